@@ -1,0 +1,99 @@
+"""Every setting in one typed place.
+
+Values come from, highest priority first: keyword arguments, `RAG_*` environment variables,
+the TOML file named by `RAG_CONFIG_FILE` (else `./rag.toml` when present), then the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Backend = Literal["local", "openai", "openai-compatible"]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "newsrag"
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("RAG_CONFIG_FILE")
+    if named:
+        return Path(named)
+    local = Path("rag.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", validate_default=True)
+
+    # Where the store, keyword index and state live. Several stores can live side by side.
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+    # Embeddings
+    embed_backend: Backend = "local"
+    embed_model: str = Field(
+        default="",
+        description="Model name for openai/openai-compatible embeddings "
+        "(default text-embedding-3-small); ignored by the local backend.",
+    )
+    embed_base_url: str | None = None
+    embed_api_key: str | None = None
+    embed_batch_size: int = Field(default=64, ge=1, le=2048)
+    embed_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = all cores")
+
+    # Vector store
+    chroma_mode: Literal["persistent", "http"] = "persistent"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_headers: dict[str, str] = Field(default_factory=dict)
+    collection_prefix: str = "news"
+
+    # Ingestion
+    chunk_size: int = Field(default=192, ge=32, le=2048, description="tokens per chunk")
+    chunk_overlap: int = Field(default=32, ge=0, description="tokens shared by neighbours")
+    max_article_mb: float = Field(default=5.0, gt=0, description="larger articles are refused")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            if not path.is_file():
+                raise FileNotFoundError(f"RAG_CONFIG_FILE points at {path}, which does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def store_location(self) -> str:
+        if self.chroma_mode == "http":
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"{scheme}://{self.chroma_host}:{self.chroma_port}"
+        return str(self.chroma_dir)

@@ -1,0 +1,245 @@
+"""Ingestion: read → clean → chunk → embed → store, incrementally and safely resumable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+from rag.articles import Article, ReadError, estimate_count, read_sources
+from rag.chunk import Chunk, Chunker
+from rag.clean import clean_text
+from rag.config import Settings
+from rag.store import ArticleStore
+
+log = logging.getLogger(__name__)
+
+GROUP_CHUNKS = 256  # chunks embedded and written together
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+@dataclass
+class IngestReport:
+    articles: Counts = field(default_factory=Counts)
+    chunks: Counts = field(default_factory=Counts)
+    errors: list[ReadError] = field(default_factory=list)
+    seconds: float = 0.0
+    collection: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {
+            "articles": asdict(self.articles),
+            "chunks": asdict(self.chunks),
+            "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in self.errors],
+            "seconds": round(self.seconds, 3),
+            "collection": self.collection,
+        }
+
+
+@dataclass
+class _Pending:
+    article: Article
+    fingerprint: str
+    text: str  # cleaned
+    chunks: list[Chunk]
+    is_update: bool
+
+
+def date_number(date: str) -> int | None:
+    """YYYYMMDD as an int: Chroma compares numbers, not strings, in range filters."""
+    if len(date) == 10 and date[4] == "-" and date[7] == "-" and date.replace("-", "").isdigit():
+        return int(date.replace("-", ""))
+    return None
+
+
+def chunk_nodes(p: _Pending) -> list[TextNode]:
+    a = p.article
+    meta = {
+        "doc_id": a.id,
+        "title": a.title,
+        "source": a.source,
+        "url": a.url,
+        "date": a.date,
+        "authors": ", ".join(a.authors),
+        "path": a.path,
+        "fingerprint": p.fingerprint,
+        "n_chunks": len(p.chunks),
+        "article_chars": len(p.text),
+    }
+    if (num := date_number(a.date)) is not None:
+        meta["date_num"] = num
+    nodes = []
+    for c in p.chunks:
+        node = TextNode(
+            id_=f"{a.id}#{c.index}",
+            text=c.text,
+            start_char_idx=c.start,
+            end_char_idx=c.end,
+            metadata={**meta, "chunk_index": c.index},
+            # Only the title joins the text in the embedding; the rest is for filters and display.
+            excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk_index"],
+            excluded_llm_metadata_keys=list(meta) + ["chunk_index"],
+            metadata_template="{value}",
+            text_template="{metadata_str}\n\n{content}",
+        )
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=a.id)
+        nodes.append(node)
+    return nodes
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, store: ArticleStore, embed: BaseEmbedding) -> None:
+        self.settings = settings
+        self.store = store
+        self.embed = embed
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        self.on_stored: Callable[[int, int], None] | None = None
+
+    def run(
+        self, paths: Sequence[str | Path], prune: bool = False, progress: bool = True
+    ) -> IngestReport:
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        report = IngestReport(collection=self.store.name)
+        existing = self.store.indexed()
+        seen: set[str] = set()
+        failed_files: set[str] = set()
+        group: list[_Pending] = []
+        max_bytes = int(self.settings.max_article_mb * 1_000_000)
+
+        bar = tqdm(
+            total=estimate_count(paths),
+            unit="article",
+            desc="Ingesting",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        with bar:
+            for item in read_sources(paths, max_bytes):
+                bar.update(1)
+                if isinstance(item, ReadError):
+                    log.warning("skipped %s", item)
+                    report.errors.append(item)
+                    failed_files.add(item.path)
+                    continue
+                pending = self._prepare(item, existing, seen, report)
+                if pending is None:
+                    continue
+                group.append(pending)
+                if sum(len(p.chunks) for p in group) >= GROUP_CHUNKS:
+                    self._store_group(group, report)
+                    group = []
+                    bar.set_postfix(chunks=report.chunks.added + report.chunks.updated)
+            if group:
+                self._store_group(group, report)
+            bar.total = bar.n
+            bar.refresh()
+
+        if prune:
+            gone = [
+                doc_id
+                for doc_id, ia in existing.items()
+                if doc_id not in seen and ia.path not in failed_files
+            ]
+            if gone:
+                self.store.delete_articles(gone)
+                report.articles.removed = len(gone)
+                report.chunks.removed = sum(existing[d].n_chunks for d in gone)
+                log.info("pruned %d articles no longer in the sources", len(gone))
+
+        report.seconds = time.perf_counter() - started
+        self.store.set_info(
+            {
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "sources": [str(Path(p).resolve()) for p in paths],
+                **report.to_dict(),
+            }
+        )
+        return report
+
+    def _prepare(
+        self,
+        article: Article,
+        existing: dict,
+        seen: set[str],
+        report: IngestReport,
+    ) -> _Pending | None:
+        if article.id in seen:
+            report.errors.append(
+                ReadError(article.path, f"duplicate article id '{article.id}'; kept the first")
+            )
+            return None
+        seen.add(article.id)
+        text = clean_text(article.text)
+        if not text:
+            report.errors.append(
+                ReadError(article.path, f"article '{article.id}' has no text left after cleaning")
+            )
+            seen.discard(article.id)
+            return None
+        article.text = text
+        fingerprint = article.fingerprint()
+        old = existing.get(article.id)
+        if old is not None and old.fingerprint == fingerprint:
+            report.articles.unchanged += 1
+            report.chunks.unchanged += old.n_chunks
+            return None
+        return _Pending(article, fingerprint, text, self.chunker.split(text), old is not None)
+
+    def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
+        nodes = [n for p in group for n in chunk_nodes(p)]
+        texts = [n.get_content(metadata_mode="embed") for n in nodes]
+        vectors = self.embed.get_text_embedding_batch(texts)
+        # Remove what an earlier version, or a run killed half-way, left of these articles.
+        self.store.delete_articles([p.article.id for p in group])
+        body = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] != 0]
+        markers = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] == 0]
+        for idx in (body, markers):  # markers last: an article counts only once complete
+            self.store.upsert(
+                ids=[nodes[i].node_id for i in idx],
+                embeddings=[vectors[i] for i in idx],
+                documents=[nodes[i].text for i in idx],
+                metadatas=[
+                    node_to_metadata_dict(nodes[i], remove_text=True, flat_metadata=True)
+                    for i in idx
+                ],
+            )
+        for p in group:
+            counts = "updated" if p.is_update else "added"
+            setattr(report.articles, counts, getattr(report.articles, counts) + 1)
+            setattr(report.chunks, counts, getattr(report.chunks, counts) + len(p.chunks))
+        log.info("stored %d articles (%d chunks)", len(group), len(nodes))
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    prune: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    from rag.embeddings import embedding_id, make_embedding
+    from rag.store import open_store
+
+    embed = make_embedding(settings)
+    model, dim = embedding_id(embed)
+    store = open_store(settings, model, dim)
+    return Ingestor(settings, store, embed).run(list(paths), prune=prune, progress=progress)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared" / "data" / "realtimeqa"
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    from rag.config import Settings
+
+    monkeypatch.delenv("RAG_CONFIG_FILE", raising=False)
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def embed():
+    from rag.embeddings import OnnxMiniLMEmbedding
+
+    return OnnxMiniLMEmbedding()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
