@@ -65,10 +65,41 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0, description="tokens shared by neighbours")
     max_article_mb: float = Field(default=5.0, gt=0, description="larger articles are refused")
 
-    @field_validator("data_dir")
+    # Language model
+    llm_backend: Backend = "local"
+    llm_model: str = Field(
+        default="",
+        description="model name for openai (default gpt-4o-mini) or an openai-compatible server",
+    )
+    llm_model_path: Path | None = Field(
+        default=None, description="a GGUF file for the local backend (default: bundled SmolLM2)"
+    )
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(default=60.0, gt=0, description="seconds per request")
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(default=96, ge=8, le=4096)
+    llm_context_window: int = Field(default=2048, ge=512)
+    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores")
+    seed: int = 0
+
+    # Retrieval and answering
+    top_k: int = Field(default=6, ge=1, le=100, description="chunks retrieved per question")
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
+    context_sentences: int = Field(default=5, ge=1, le=40)
+    context_tokens: int = Field(default=360, ge=32, description="token budget of the context")
+    min_relevance: float = Field(
+        default=0.35, description="below this best-sentence relevance, the answer is a refusal"
+    )
+    min_support: float = Field(
+        default=0.75, ge=0, le=1, description="share of a sentence's words its passage must hold"
+    )
+
+    @field_validator("data_dir", "llm_model_path")
     @classmethod
-    def _expand(cls, v: Path) -> Path:
-        return v.expanduser()
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
 
     @classmethod
     def settings_customise_sources(
@@ -86,6 +117,10 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"RAG_CONFIG_FILE points at {path}, which does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def keyword_dir(self) -> Path:
+        return self.data_dir / "keyword"
 
     @property
     def chroma_dir(self) -> Path:

@@ -154,7 +154,9 @@ class ArticleStore:
 
     # Ingestion bookkeeping, kept in the collection's metadata so it travels with the store -----
     def info(self) -> dict:
-        raw = (self.collection.metadata or {}).get("last_ingestion")
+        # Re-read: another process, or another machine on a Chroma server, may have ingested.
+        fresh = self.client.get_collection(self.name, embedding_function=None)
+        raw = (fresh.metadata or {}).get("last_ingestion")
         return json.loads(raw) if raw else {}
 
     def set_info(self, info: dict) -> None:

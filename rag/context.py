@@ -1,0 +1,174 @@
+"""Context for small models: the most relevant sentences, not whole chunks, within a budget.
+
+A LlamaIndex node postprocessor: chunks in, numbered passages out. Each passage is one or more
+adjacent sentences of one article, with its exact character span in that article, so a
+citation points at the words that were read, not at a whole chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from pydantic import ConfigDict
+
+from rag.embeddings import token_ids
+from rag.text import INJECTION, sentence_spans, terms
+
+ARTICLE_FIELDS = ("doc_id", "title", "source", "url", "date")
+
+
+@dataclass
+class Sentence:
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+    meta: dict = field(default_factory=dict, repr=False)
+    scored_as: str = ""  # the text relevance is judged on (a bullet with its list's intro)
+
+
+def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
+    """Every sentence of the retrieved chunks, once, with spans in its article."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for nws in nodes:
+        node = nws.node
+        meta = node.metadata
+        base = node.start_char_idx or 0
+        text = node.get_content()
+        intro = ""
+        for s, e in sentence_spans(text):
+            key = (meta["doc_id"], base + s)
+            if key in seen:
+                continue
+            seen.add(key)
+            sentence = text[s:e]
+            bullet = sentence[:1] in "•*-–·▪"
+            if not bullet:
+                intro = sentence if sentence.endswith(":") else ""
+            if INJECTION.search(sentence):
+                continue  # addressed to a model, not a reader: never put in front of the LLM
+            scored_as = f"{intro} {sentence}" if bullet and intro else sentence
+            out.append(
+                Sentence(
+                    meta["doc_id"], base + s, base + e, sentence, meta=meta, scored_as=scored_as
+                )
+            )
+    return out
+
+
+def relevance_scores(
+    texts: list[str], query: str, query_vec: list[float] | None, embed: BaseEmbedding
+) -> list[float]:
+    """Relevance = cosine similarity to the question, plus the share of its words present."""
+    if not texts:
+        return []
+    vecs = np.array(embed.get_text_embedding_batch(texts))
+    q = np.array(query_vec if query_vec is not None else embed.get_query_embedding(query))
+    q_terms = terms(query)
+    out = []
+    for text, c in zip(texts, vecs @ q, strict=True):
+        lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
+        short = len(text.split()) < 5  # section headings and bylines say little
+        out.append(float(0.6 * c + 0.4 * lex) * (0.8 if short else 1.0))
+    return out
+
+
+def score_sentences(
+    sentences: list[Sentence], query: str, query_vec: list[float] | None, embed: BaseEmbedding
+) -> None:
+    scores = relevance_scores([s.scored_as or s.text for s in sentences], query, query_vec, embed)
+    for s, score in zip(sentences, scores, strict=True):
+        s.score = score
+
+
+class SentenceSelector(BaseNodePostprocessor):
+    """Keep the best sentences within `max_sentences` and `max_tokens`; group them into passages."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    embed: BaseEmbedding
+    max_sentences: int = 5
+    max_tokens: int = 360
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SentenceSelector"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        query = query_bundle.query_str if query_bundle else ""
+        sentences = candidate_sentences(nodes)
+        score_sentences(
+            sentences, query, query_bundle.embedding if query_bundle else None, self.embed
+        )
+        by_doc: dict[str, list[Sentence]] = {}
+        for s in sorted(sentences, key=lambda s: (s.doc_id, s.start)):
+            by_doc.setdefault(s.doc_id, []).append(s)
+
+        chosen: list[Sentence] = []
+        budget = self.max_tokens
+        for s in sorted(sentences, key=lambda s: -s.score):
+            if len(chosen) >= self.max_sentences:
+                break
+            cost = len(token_ids(s.text))
+            if cost > budget:
+                continue
+            chosen.append(s)
+            budget -= cost
+            # A sentence that introduces a list ("Among those named are:") needs the list.
+            if s.text.rstrip().endswith(":"):
+                doc = by_doc[s.doc_id]
+                for nxt in doc[doc.index(s) + 1 : doc.index(s) + 5]:
+                    cost = len(token_ids(nxt.text))
+                    if nxt in chosen or cost > budget:
+                        break
+                    chosen.append(nxt)
+                    budget -= cost
+        return [NodeWithScore(node=p, score=p.metadata["relevance"]) for p in _passages(chosen)]
+
+
+def _passages(chosen: list[Sentence]) -> list[TextNode]:
+    """Merge adjacent chosen sentences of one article; best passage first."""
+    groups: list[list[Sentence]] = []
+    for s in sorted(chosen, key=lambda s: (s.doc_id, s.start)):
+        prev = groups[-1][-1] if groups else None
+        article_gap = prev is not None and prev.doc_id == s.doc_id and s.start - prev.end <= 2
+        if article_gap:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    groups.sort(key=lambda g: -max(s.score for s in g))
+    out = []
+    for g in groups:
+        first, last = g[0], g[-1]
+        meta = {k: first.meta.get(k, "") for k in ARTICLE_FIELDS}
+        text = _join(g)
+        meta.update(
+            relevance=max(s.score for s in g),
+            sentences=[[s.start, s.end, round(s.score, 4), s.text] for s in g],
+            vector_score=float(first.meta.get("vector_score") or 0.0),
+        )
+        out.append(
+            TextNode(
+                id_=f"{first.doc_id}@{first.start}-{last.end}",
+                text=text,
+                start_char_idx=first.start,
+                end_char_idx=last.end,
+                metadata=meta,
+            )
+        )
+    return out
+
+
+def _join(group: list[Sentence]) -> str:
+    # Bullets and headings were lines of their own; keep them so.
+    parts = [group[0].text]
+    for s in group[1:]:
+        parts.append(("\n" if s.text[:1] in "•-*" or parts[-1].endswith(":") else " ") + s.text)
+    return "".join(parts)

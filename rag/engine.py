@@ -1,0 +1,300 @@
+"""The question-answering engine: the Python API behind the CLI, the UI and the evals.
+
+    from rag import Engine
+    engine = Engine.from_settings()
+    answer = engine.ask("Who is the Kremlin spokesman?", source="cnn.com", since="2022-06-01")
+    print(answer.text, [c.title for c in answer.citations])
+
+Flow: question → (condense, in a chat) → hybrid retrieval → sentence selection → refusal check
+→ LLM → grounding check → Answer with citations.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from rag.config import Settings
+from rag.context import SentenceSelector, relevance_scores
+from rag.grounding import Citation, Grounder, citation_for, says_dont_know
+from rag.keyword import KeywordIndex
+from rag.llm import LLMUnavailable, describe_llm_error, make_llm
+from rag.prompts import DEFAULT_PROMPTS, REFUSAL
+from rag.retrieve import Filters, HybridRetriever
+from rag.store import ArticleStore
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class EmptyStore(RuntimeError):
+    """Nothing is indexed yet."""
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation]
+    refused: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    standalone_question: str = ""
+    replaced_sentences: int = 0  # model sentences swapped for quotes by the grounding check
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "standalone_question": self.standalone_question,
+            "replaced_sentences": self.replaced_sentences,
+        }
+
+
+Turn = tuple[str, str]  # (user question, assistant answer)
+
+
+def clean_question(question: object) -> str:
+    if not isinstance(question, str):
+        raise ValueError("the question must be text")
+    q = _CONTROL.sub(" ", question).strip()
+    if not q:
+        raise ValueError("the question is empty; ask something about the articles")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise ValueError(
+            f"the question is {len(q)} characters long; keep it under {MAX_QUESTION_CHARS}"
+        )
+    return q
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArticleStore,
+        embed,
+        llm=None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embed = embed
+        self.keyword = KeywordIndex(store, settings.keyword_dir)
+        self._llm = llm
+        self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, llm=None) -> Engine:
+        """Build the engine the settings describe; the LLM loads on first use."""
+        from rag.embeddings import embedding_id, make_embedding
+        from rag.store import open_store
+
+        settings = settings or Settings()
+        embed = make_embedding(settings)
+        model, dim = embedding_id(embed)
+        return cls(settings, open_store(settings, model, dim), embed, llm=llm)
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = make_llm(self.settings)
+        return self._llm
+
+    # Prompts follow LlamaIndex's naming: get_prompts() / update_prompts({"qa": ...}).
+    def get_prompts(self) -> dict[str, BasePromptTemplate]:
+        return dict(self.prompts)
+
+    def update_prompts(self, prompts: dict[str, BasePromptTemplate]) -> None:
+        unknown = set(prompts) - set(self.prompts)
+        if unknown:
+            raise KeyError(f"unknown prompt(s) {sorted(unknown)}; known: {sorted(self.prompts)}")
+        self.prompts.update(prompts)
+
+    # Public API ---------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Answer:
+        """Answer one question from the articles, with citations."""
+        return self._final(
+            self.stream(question, top_k=top_k, source=source, since=since, until=until)
+        )
+
+    def chat(self, history: Sequence[Turn], question: str, **filters) -> Answer:
+        """Answer a follow-up: `history` is [(question, answer), ...], oldest first."""
+        return self._final(self.stream(question, history=history, **filters))
+
+    def stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        top_k: int | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the model's text as it is generated, then the checked Answer with citations.
+
+        The streamed tokens are the model's draft; the final Answer is what was verified
+        against the passages, and is what to show once it arrives.
+        """
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        q = clean_question(question)
+        filters = Filters(source=source or None, since=since or None, until=until or None)
+        filters.validate()
+        if self.store.count() == 0:
+            raise EmptyStore("nothing is indexed yet; run `rag ingest corpus/` first")
+
+        standalone = q
+        if history:
+            standalone = self.condense(history, q)
+            timings["condense"] = time.perf_counter() - t0
+
+        bundle_vec = self.embed.get_query_embedding(standalone)
+        passages = self.retrieve(
+            standalone, filters=filters, top_k=top_k, timings=timings, query_vec=bundle_vec
+        )
+        best = max((p.score or 0.0 for p in passages), default=0.0)
+        if best < self.settings.min_relevance:
+            log.info("refused: best relevance %.3f < %.3f", best, self.settings.min_relevance)
+            yield self._refusal(q, standalone, passages, timings, t0)
+            return
+
+        nodes = [p.node for p in passages]
+        messages = self.prompts["qa"].format_messages(
+            context=self.format_context(nodes), question=standalone
+        )
+        t = time.perf_counter()
+        draft = ""
+        try:
+            for part in self.llm.stream_chat(messages):
+                delta = part.delta or ""
+                if delta:
+                    if not draft:
+                        timings["first_token"] = time.perf_counter() - t0
+                    draft += delta
+                    yield delta
+        except LLMUnavailable:
+            raise
+        except Exception as e:  # server down, slow or refusing: say so, never crash
+            raise describe_llm_error(e, self.settings) from e
+        timings["generate"] = time.perf_counter() - t
+
+        if says_dont_know(draft):
+            yield self._refusal(q, standalone, passages, timings, t0)
+            return
+        t = time.perf_counter()
+        grounder = Grounder(
+            self.settings.min_support,
+            relevance=lambda sents: relevance_scores(sents, standalone, bundle_vec, self.embed),
+        )
+        text, citations, replaced = grounder.ground(draft, nodes)
+        timings["ground"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        if not citations:
+            yield self._refusal(q, standalone, passages, timings, t0)
+            return
+        yield Answer(q, text, citations, False, timings, standalone, replaced)
+
+    # Steps --------------------------------------------------------------------------------
+    def retrieve(
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        top_k: int | None = None,
+        timings: dict[str, float] | None = None,
+        query_vec: list[float] | None = None,
+    ) -> list[NodeWithScore]:
+        """Passages (selected sentences) for `question`, best first."""
+        timings = timings if timings is not None else {}
+        t = time.perf_counter()
+        if query_vec is None:
+            query_vec = self.embed.get_query_embedding(question)
+        bundle = QueryBundle(question, embedding=query_vec)
+        retriever = HybridRetriever(
+            self.store,
+            self.keyword,
+            self.embed,
+            top_k=top_k or self.settings.top_k,
+            rrf_k=self.settings.rrf_k,
+            filters=filters,
+        )
+        chunks = retriever.retrieve(bundle)
+        timings["retrieve"] = time.perf_counter() - t
+        t = time.perf_counter()
+        selector = SentenceSelector(
+            embed=self.embed,
+            max_sentences=self.settings.context_sentences,
+            max_tokens=self.settings.context_tokens,
+        )
+        passages = selector.postprocess_nodes(chunks, query_bundle=bundle)
+        timings["select"] = time.perf_counter() - t
+        return passages
+
+    def condense(self, history: Sequence[Turn], question: str) -> str:
+        """Rewrite a follow-up as a standalone question, using the recent conversation."""
+        recent = list(history)[-3:]
+        lines = []
+        for user, assistant in recent:
+            lines.append(f"User: {user}")
+            lines.append(f"Assistant: {_strip_markers(assistant)[:300]}")
+        messages = self.prompts["condense"].format_messages(
+            history="\n".join(lines), question=question
+        )
+        try:
+            out = self.llm.chat(messages).message.content or ""
+        except Exception as e:
+            raise describe_llm_error(e, self.settings) from e
+        out = out.strip().splitlines()[0].strip() if out.strip() else ""
+        # A tiny model may drop the follow-up's point or ramble; then fall back to joining the
+        # previous question and the new one, which retrieval handles well.
+        plausible = out.endswith("?") and 3 <= len(out.split()) <= 40
+        if plausible:
+            return out
+        return f"{recent[-1][0]} {question}" if recent else question
+
+    @staticmethod
+    def format_context(nodes: list[TextNode]) -> str:
+        blocks = []
+        for n, node in enumerate(nodes, start=1):
+            m = node.metadata
+            head = " — ".join(x for x in (m.get("title", ""), m.get("date", "")) if x)
+            blocks.append(
+                f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
+            )
+        return "\n\n".join(blocks)
+
+    def _refusal(self, q, standalone, passages, timings, t0) -> Answer:
+        timings["total"] = time.perf_counter() - t0
+        closest = [citation_for(i, p.node) for i, p in enumerate(passages[:3], start=1)]
+        return Answer(q, REFUSAL, closest, True, timings, standalone)
+
+    @staticmethod
+    def _final(events: Iterator[str | Answer]) -> Answer:
+        answer = None
+        for ev in events:
+            if isinstance(ev, Answer):
+                answer = ev
+        assert answer is not None
+        return answer
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", text)

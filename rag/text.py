@@ -1,0 +1,115 @@
+"""Small text helpers shared by context selection and the grounding check."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_WORD = re.compile(r"[\w’'-]+", re.UNICODE)
+_NUMBER = re.compile(r"\d")
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+
+# Phrases that address a language model rather than a reader: article text carrying them is
+# kept out of the model's context, so instructions inside articles are never obeyed.
+INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|directions)\b"
+    r"|\b(system|developer)\s+(prompt|message)\b"
+    r"|\byou\s+are\s+(now\s+)?(an?\s+)?(ai|assistant|language\s+model|chatbot|llm)\b"
+    r"|\b(as\s+an?\s+)(ai|language\s+model)\b"
+    r"|\b(respond|reply|answer)\s+(only\s+)?with\b"
+    r"|\bnew\s+instructions?\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@lru_cache(maxsize=1)
+def _stem():
+    import Stemmer
+
+    return Stemmer.Stemmer("english").stemWord
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    # NLTK's English list, shipped inside llama-index-core (nothing is downloaded).
+    from llama_index.core.utils import globals_helper
+
+    extra = {"said", "say", "says", "also", "would", "could", "us", "according", "told"}
+    return frozenset(globals_helper.stopwords) | extra
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words: what two texts must share to talk about the same thing."""
+    stem, stop = _stem(), _stopwords()
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        w = w.strip("’'-").replace("’", "'")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w and w not in stop:
+            out.add(stem(w))
+    return out
+
+
+def key_tokens(text: str) -> set[str]:
+    """Names and numbers: the words a hallucination gets wrong. Lower-cased, not stemmed."""
+    words = _WORD.findall(text)
+    out = set()
+    for i, w in enumerate(words):
+        w = w.strip("’'-").replace("’", "'").removesuffix("'s")
+        if not w:
+            continue
+        if _NUMBER.search(w) or (i > 0 and w[0].isupper() and w.lower() not in _stopwords()):
+            out.add(w.lower())
+    return out
+
+
+@lru_cache(maxsize=1)
+def _punkt():
+    # The trained English model knows "U.S." and "Mr." are not sentence ends; llama-index-core
+    # ships it and puts it on NLTK's data path.
+    from llama_index.core.utils import globals_helper
+    from nltk.tokenize import PunktTokenizer
+
+    globals_helper.punkt_tokenizer  # noqa: B018 - sets NLTK's data path
+    return PunktTokenizer("english")
+
+
+_TERMINAL = tuple('.!?;"”’)')
+_BULLET = tuple("•*-–·▪")
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`.
+
+    Punkt runs over the text with line breaks read as spaces, so a sentence wrapped across lines
+    ("... U.S.\nPresident Trump ...") stays whole; a line that ends without punctuation
+    (a headline, a bullet) still ends its sentence.
+    """
+    flat = text.replace("\n", " ")
+    cuts = {e for _, e in _punkt().span_tokenize(flat)}
+    for i, ch in enumerate(text):
+        if ch != "\n":
+            continue
+        if not text[:i].rstrip(" ").endswith(_TERMINAL) or text[i + 1 :].lstrip().startswith(
+            _BULLET
+        ):
+            cuts.add(i)
+    spans = []
+    start = 0
+    for cut in sorted(cuts | {len(text)}):
+        piece = text[start:cut]
+        stripped = piece.strip()
+        if stripped:
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((offset + start + lead, offset + start + lead + len(stripped)))
+        start = cut
+    return spans
+
+
+def split_markers(text: str) -> tuple[str, list[int]]:
+    """Remove [n] / [n, m] markers from `text`, returning the plain text and the numbers."""
+    nums: list[int] = []
+    for m in _MARKER.finditer(text):
+        nums.extend(int(n) for n in m.group(1).split(","))
+    return _MARKER.sub("", text).strip(), nums
