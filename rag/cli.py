@@ -80,6 +80,131 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine(args: argparse.Namespace):
+    from rag.engine import Engine
+
+    return Engine.from_settings(_settings(args))
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    return {"top_k": args.top_k, "source": args.source, "since": args.since, "until": args.until}
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+        return
+    print(answer.text)
+    if answer.citations:
+        print("\nClosest passages:" if answer.refused else "\nSources:")
+        for c in answer.citations:
+            where = ", ".join(x for x in (c.source, c.date) if x)
+            print(
+                f"  [{c.n}] {c.title or c.doc_id}"
+                + (f" ({where})" if where else "")
+                + (f" {c.url}" if c.url else "")
+            )
+            print(f"      “{' '.join(c.text.split())[:300]}” (chars {c.start}-{c.end})")
+    print(flush=True)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.llm import LLMUnavailable
+
+    engine = _engine(args)
+    if args.question != "-":
+        if args.json:
+            _print_answer(engine.ask(args.question, **_filters(args)), True)
+            return 0
+        # Stream the model's draft to the terminal, then print the checked answer.
+        answer = None
+        for event in engine.stream(args.question, **_filters(args)):
+            if isinstance(event, str):
+                if sys.stderr.isatty():
+                    sys.stderr.write(event)
+                    sys.stderr.flush()
+            else:
+                answer = event
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[J" if answer else "\n")
+        _print_answer(answer, False)
+        return 0
+    # One question a line on stdin, one JSON answer a line on stdout; the model loads once.
+    status = 0
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        try:
+            _print_answer(engine.ask(question, **_filters(args)), args.json)
+        except (ValueError, LLMUnavailable) as e:
+            status = 1
+            out = {"question": question, "error": str(e)}
+            print(json.dumps(out, ensure_ascii=False) if args.json else f"error: {e}", flush=True)
+    return status
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.llm import LLMUnavailable
+
+    engine = _engine(args)
+    history: list[tuple[str, str]] = []
+    print("Ask about the articles. Follow-up questions work. /new starts over, /quit ends.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if question in ("/quit", "/exit"):
+            return 0
+        if question == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        if not question:
+            continue
+        try:
+            answer = engine.chat(history, question, **_filters(args))
+        except (ValueError, LLMUnavailable) as e:
+            print(f"error: {e}")
+            continue
+        _print_answer(answer, False)
+        history.append((question, answer.text))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag import evaluate as ev
+
+    settings = _settings(args)
+    result = ev.run_eval(
+        settings,
+        gold=args.gold or ev.DEFAULT_GOLD,
+        corpus=args.corpus or ev.DEFAULT_CORPUS,
+        top_k=args.top_k,
+        limit=args.limit,
+    )
+    folder = ev.write_report(result, args.out or ev.ROOT / "evals" / "reports")
+    old = ev.load_report(args.compare) if args.compare else None
+    failures = ev.check_thresholds(result, args.thresholds) if args.thresholds else []
+    if args.json:
+        _print_json(
+            {
+                "report": str(folder),
+                "summary": result["summary"],
+                "judge": result["judge"],
+                "failures": failures,
+                "deltas": ev.deltas(result, old) if old else None,
+            }
+        )
+    else:
+        print(ev.markdown_table(result, old))
+        print(f"\nReport: {folder}")
+        for f in failures:
+            print(f"BELOW THRESHOLD: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -120,6 +245,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(func=cmd_status)
+
+    def filter_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--top-k", type=int, metavar="N", help="chunks to retrieve (default 6)")
+        p.add_argument("--source", metavar="S", help="only articles from this source")
+        p.add_argument("--since", metavar="DATE", help="only articles dated on/after YYYY-MM-DD")
+        p.add_argument("--until", metavar="DATE", help="only articles dated on/before YYYY-MM-DD")
+
+    p = sub.add_parser(
+        "ask",
+        help="answer a question, with cited passages",
+        description="Answer a question from the indexed articles. Every claim is cited [n] to "
+        "the passage that supports it; when the articles do not hold the answer, it says so "
+        "and shows the closest passages. QUESTION '-' reads one question a line from stdin "
+        "(the model loads once).",
+    )
+    p.add_argument("question", metavar="QUESTION", help="the question, or - for stdin")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON: answer, refused, citations (n, doc_id, title, source, url, date, "
+        "text, start, end, score), timings; one line per answer",
+    )
+    filter_args(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "chat",
+        help="a terminal chat with follow-up questions",
+        description="Ask questions in a conversation; follow-ups are rewritten "
+        "into standalone questions before retrieval.",
+    )
+    filter_args(p)
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser(
+        "eval",
+        help="score answers against gold Q&A",
+        description="Run the gold questions through the engine and report retrieval (hit@k, "
+        "MRR), answers (exact match, F1, containment), citations (precision, recall), refusals "
+        "(precision, recall) and latency (p50, p95). The corpus is ingested into its own store.",
+    )
+    p.add_argument("--gold", type=Path, help="gold JSONL (default evals/gold.jsonl)")
+    p.add_argument("--corpus", type=Path, help="articles to ask about (default corpus/)")
+    p.add_argument("--top-k", type=int, metavar="N")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--out", type=Path, help="report folder (default evals/reports)")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_REPORT",
+        help="show the changes against an earlier report (folder or report.json)",
+    )
+    p.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="TOML",
+        help="fail (exit 1) when a metric falls below its threshold",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -130,18 +315,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if args.verbose < 2:  # some libraries log at DEBUG on their own loggers
+        for name in ("bm25s", "chromadb", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     from pydantic import ValidationError
 
     from rag.embeddings import MissingDependency
+    from rag.engine import EmptyStore
+    from rag.llm import LLMUnavailable
     from rag.store import StoreUnavailable
 
     try:
         return int(args.func(args) or 0)
-    except (StoreUnavailable, MissingDependency, FileNotFoundError) as e:
+    except (StoreUnavailable, MissingDependency, FileNotFoundError, EmptyStore) as e:
         print(f"rag: {e}", file=sys.stderr)
-    except ValidationError as e:
+    except LLMUnavailable as e:
+        print(f"rag: {e}", file=sys.stderr)
+        return 3
+    except ValidationError as e:  # before ValueError: it is one
         print(f"rag: invalid setting: {e}", file=sys.stderr)
+    except ValueError as e:
+        print(f"rag: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("rag: interrupted; run the same command again to finish", file=sys.stderr)
         return 130

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     context_sentences: int = Field(default=5, ge=1, le=40)
     context_tokens: int = Field(default=360, ge=32, description="token budget of the context")
     min_relevance: float = Field(
-        default=0.35, description="below this best-sentence relevance, the answer is a refusal"
+        default=0.45, description="below this best-sentence relevance, the answer is a refusal"
     )
     min_support: float = Field(
         default=0.75, ge=0, le=1, description="share of a sentence's words its passage must hold"

@@ -30,6 +30,8 @@ class Sentence:
     score: float = 0.0
     meta: dict = field(default_factory=dict, repr=False)
     scored_as: str = ""  # the text relevance is judged on (a bullet with its list's intro)
+    chunk: str = field(default="", repr=False)  # the chunk it was read from ...
+    chunk_start: int = 0  # ... and where that chunk starts in the article
 
 
 def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
@@ -56,7 +58,14 @@ def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
             scored_as = f"{intro} {sentence}" if bullet and intro else sentence
             out.append(
                 Sentence(
-                    meta["doc_id"], base + s, base + e, sentence, meta=meta, scored_as=scored_as
+                    meta["doc_id"],
+                    base + s,
+                    base + e,
+                    sentence,
+                    meta=meta,
+                    scored_as=scored_as,
+                    chunk=text,
+                    chunk_start=base,
                 )
             )
     return out
@@ -138,8 +147,14 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
     groups: list[list[Sentence]] = []
     for s in sorted(chosen, key=lambda s: (s.doc_id, s.start)):
         prev = groups[-1][-1] if groups else None
-        article_gap = prev is not None and prev.doc_id == s.doc_id and s.start - prev.end <= 2
-        if article_gap:
+        # Neighbours merge when one chunk holds both, so the passage is the article's own text.
+        adjacent = (
+            prev is not None
+            and prev.doc_id == s.doc_id
+            and s.start - prev.end <= 2
+            and groups[-1][0].chunk_start + len(groups[-1][0].chunk) >= s.end
+        )
+        if adjacent:
             groups[-1].append(s)
         else:
             groups.append([s])
@@ -148,7 +163,7 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
     for g in groups:
         first, last = g[0], g[-1]
         meta = {k: first.meta.get(k, "") for k in ARTICLE_FIELDS}
-        text = _join(g)
+        text = first.chunk[first.start - first.chunk_start : last.end - first.chunk_start]
         meta.update(
             relevance=max(s.score for s in g),
             sentences=[[s.start, s.end, round(s.score, 4), s.text] for s in g],
@@ -164,11 +179,3 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
             )
         )
     return out
-
-
-def _join(group: list[Sentence]) -> str:
-    # Bullets and headings were lines of their own; keep them so.
-    parts = [group[0].text]
-    for s in group[1:]:
-        parts.append(("\n" if s.text[:1] in "•-*" or parts[-1].endswith(":") else " ") + s.text)
-    return "".join(parts)

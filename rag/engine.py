@@ -28,6 +28,7 @@ from rag.llm import LLMUnavailable, describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
+from rag.text import expected_answer_type, has_answer_type
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str = ""
     replaced_sentences: int = 0  # model sentences swapped for quotes by the grounding check
+    retrieved: list[str] = field(default_factory=list)  # article ids of the chunks, best first
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +60,7 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "standalone_question": self.standalone_question,
             "replaced_sentences": self.replaced_sentences,
+            "retrieved": self.retrieved,
         }
 
 
@@ -167,13 +170,12 @@ class Engine:
             timings["condense"] = time.perf_counter() - t0
 
         bundle_vec = self.embed.get_query_embedding(standalone)
-        passages = self.retrieve(
-            standalone, filters=filters, top_k=top_k, timings=timings, query_vec=bundle_vec
-        )
+        chunks, passages = self._retrieve(standalone, filters, top_k, timings, bundle_vec)
+        retrieved = [c.node.metadata.get("doc_id", "") for c in chunks]
         best = max((p.score or 0.0 for p in passages), default=0.0)
         if best < self.settings.min_relevance:
             log.info("refused: best relevance %.3f < %.3f", best, self.settings.min_relevance)
-            yield self._refusal(q, standalone, passages, timings, t0)
+            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
             return
 
         nodes = [p.node for p in passages]
@@ -197,7 +199,7 @@ class Engine:
         timings["generate"] = time.perf_counter() - t
 
         if says_dont_know(draft):
-            yield self._refusal(q, standalone, passages, timings, t0)
+            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
             return
         t = time.perf_counter()
         grounder = Grounder(
@@ -207,10 +209,13 @@ class Engine:
         text, citations, replaced = grounder.ground(draft, nodes)
         timings["ground"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        if not citations:
-            yield self._refusal(q, standalone, passages, timings, t0)
+        # An answer that lacks the kind of word the question asks for (a number for "how
+        # many", a date for "when") does not answer it, however well it is cited.
+        kind = expected_answer_type(standalone)
+        if not citations or not has_answer_type(_strip_markers(text), kind, standalone):
+            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
             return
-        yield Answer(q, text, citations, False, timings, standalone, replaced)
+        yield Answer(q, text, citations, False, timings, standalone, replaced, retrieved)
 
     # Steps --------------------------------------------------------------------------------
     def retrieve(
@@ -219,11 +224,18 @@ class Engine:
         *,
         filters: Filters | None = None,
         top_k: int | None = None,
-        timings: dict[str, float] | None = None,
-        query_vec: list[float] | None = None,
     ) -> list[NodeWithScore]:
         """Passages (selected sentences) for `question`, best first."""
-        timings = timings if timings is not None else {}
+        return self._retrieve(clean_question(question), filters or Filters(), top_k, {}, None)[1]
+
+    def _retrieve(
+        self,
+        question: str,
+        filters: Filters,
+        top_k: int | None,
+        timings: dict[str, float],
+        query_vec: list[float] | None,
+    ) -> tuple[list[NodeWithScore], list[NodeWithScore]]:
         t = time.perf_counter()
         if query_vec is None:
             query_vec = self.embed.get_query_embedding(question)
@@ -246,7 +258,7 @@ class Engine:
         )
         passages = selector.postprocess_nodes(chunks, query_bundle=bundle)
         timings["select"] = time.perf_counter() - t
-        return passages
+        return chunks, passages
 
     def condense(self, history: Sequence[Turn], question: str) -> str:
         """Rewrite a follow-up as a standalone question, using the recent conversation."""
@@ -281,10 +293,10 @@ class Engine:
             )
         return "\n\n".join(blocks)
 
-    def _refusal(self, q, standalone, passages, timings, t0) -> Answer:
+    def _refusal(self, q, standalone, passages, timings, t0, retrieved) -> Answer:
         timings["total"] = time.perf_counter() - t0
         closest = [citation_for(i, p.node) for i, p in enumerate(passages[:3], start=1)]
-        return Answer(q, REFUSAL, closest, True, timings, standalone)
+        return Answer(q, REFUSAL, closest, True, timings, standalone, 0, retrieved)
 
     @staticmethod
     def _final(events: Iterator[str | Answer]) -> Answer:

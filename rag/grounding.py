@@ -94,11 +94,16 @@ _LEAD_IN = re.compile(
 )
 
 
+_TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+
+
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences, each with the passage numbers the model put on it; filler
     lead-ins ("The answer is:") and repeated sentences are dropped."""
     out: list[tuple[str, list[int]]] = []
     seen: set[str] = set()
+    # "spoke. [1]" -> "spoke [1]." so a marker stays with the sentence it follows.
+    text = _TRAILING_MARKERS.sub(r"\2\1", text)
     for s, e in sentence_spans(text):
         plain, nums = split_markers(text[s:e])
         plain = _LEAD_IN.sub("", plain).strip()
@@ -127,7 +132,7 @@ class Grounder:
         min_support: float = 0.75,
         max_quotes: int = 2,
         relevance: Callable[[list[str]], list[float]] | None = None,
-        min_relative_relevance: float = 0.75,
+        min_relative_relevance: float = 0.6,
     ) -> None:
         self.min_support = min_support
         self.max_quotes = max_quotes

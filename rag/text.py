@@ -113,3 +113,55 @@ def split_markers(text: str) -> tuple[str, list[int]]:
     for m in _MARKER.finditer(text):
         nums.extend(int(n) for n in m.group(1).split(","))
     return _MARKER.sub("", text).strip(), nums
+
+
+_MONTHS = frozenset(
+    """january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+    saturday sunday today yesterday tomorrow week weeks month months year years decade decades
+    day days hour hours ago since spring summer autumn fall winter weekend""".split()
+)
+_NUMBER_WORDS = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty thirty forty fifty hundred thousand million
+    billion trillion dozen dozens half quarter single double triple first second third""".split()
+)
+_EXPECT = [
+    (
+        "number",
+        re.compile(
+            r"^\s*(how\s+(many|much|long|old|far)|what\s+(number|percentage|"
+            r"share|amount|age))\b",
+            re.I,
+        ),
+    ),
+    (
+        "date",
+        re.compile(r"^\s*(when|(in\s+)?(what|which)\s+(year|date|month|day|time|week))\b", re.I),
+    ),
+    ("name", re.compile(r"^\s*(who|whom|whose|where)\b", re.I)),
+]
+
+
+def expected_answer_type(question: str) -> str:
+    """number, date, name, or any: what kind of words an answer to `question` must hold."""
+    for kind, pattern in _EXPECT:
+        if pattern.search(question):
+            return kind
+    return "any"
+
+
+def has_answer_type(text: str, kind: str, question: str) -> bool:
+    """Does `text` hold a word of `kind` that the question itself does not already hold?"""
+    if kind == "any":
+        return True
+    asked = {w.lower() for w in _WORD.findall(question)}
+    words = [w for w in _WORD.findall(text) if w.lower() not in asked]
+    lower = [w.lower() for w in words]
+    if kind == "number":
+        return any(
+            _NUMBER.search(w) or any(p in _NUMBER_WORDS for p in w.split("-")) for w in lower
+        )
+    if kind == "date":
+        return any(re.fullmatch(r"(1[89]|20)\d\d", w) or w in _MONTHS for w in lower)
+    return any(w[:1].isupper() for w in words[1:]) or any(w[:1].isupper() for w in words[:1])

@@ -1,0 +1,304 @@
+"""The eval runner: gold Q&A in, retrieval, answer, citation, refusal and latency metrics out.
+
+Gold files are JSONL, one item a line: `question`, `answers` (acceptable answers; empty when the
+articles do not hold one), `evidence_doc_ids`, and optionally `id`, `answerable`, `type`,
+`evidence_quotes`. RealTime QA's `qa_dev.jsonl` reads as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rag.config import Settings
+from rag.metrics import (
+    citation_scores,
+    contains,
+    exact_match,
+    f1,
+    hit_and_rr,
+    percentile,
+    precision_recall,
+)
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GOLD = ROOT / "evals" / "gold.jsonl"
+DEFAULT_CORPUS = ROOT / "corpus"
+
+
+@dataclass
+class GoldItem:
+    id: str
+    question: str
+    answers: list[str]
+    evidence: list[str]
+    answerable: bool
+    type: str = ""
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                answers = [str(a) for a in row.get("answers", [])]
+                items.append(
+                    GoldItem(
+                        id=str(row.get("id", n)),
+                        question=row["question"],
+                        answers=answers,
+                        evidence=list(row.get("evidence_doc_ids", [])),
+                        answerable=bool(row.get("answerable", bool(answers))),
+                        type=row.get("type", ""),
+                    )
+                )
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a gold item ({e})") from None
+    if not items:
+        raise ValueError(f"{path} holds no gold items")
+    return items
+
+
+def eval_settings(base: Settings, corpus: Path) -> Settings:
+    """Evals get their own store per corpus, never mixed with the user's articles."""
+    key = hashlib.sha1(str(corpus.resolve()).encode()).hexdigest()[:10]
+    data_dir = base.data_dir / "evals" / f"{corpus.stem}-{key}"
+    return base.model_copy(update={"data_dir": data_dir, "llm_temperature": 0.0})
+
+
+def plain_answer(text: str) -> str:
+    import re
+
+    return re.sub(r"\s*\[\d+\]", "", text).strip()
+
+
+def score_item(item: GoldItem, answer: dict, k: int) -> dict:
+    text = plain_answer(answer["answer"])
+    refused = bool(answer["refused"])
+    row = {
+        "id": item.id,
+        "type": item.type,
+        "question": item.question,
+        "gold": item.answers,
+        "answerable": item.answerable,
+        "answer": answer["answer"],
+        "refused": refused,
+        "seconds": answer["timings"].get("total"),
+        "first_token": answer["timings"].get("first_token"),
+        "citations": [
+            {k2: c[k2] for k2 in ("n", "doc_id", "start", "end")} for c in answer["citations"]
+        ],
+    }
+    if item.evidence:
+        row["hit"], row["rr"] = hit_and_rr(answer.get("retrieved", []), item.evidence, k)
+    if item.answerable:
+        answered = "" if refused else text
+        row["em"] = exact_match(answered, item.answers)
+        row["f1"] = f1(answered, item.answers)
+        row["contains"] = contains(answered, item.answers)
+        if not refused:
+            row["cite_precision"], row["cite_recall"] = citation_scores(
+                answer["citations"], item.evidence, item.answers
+            )
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    def mean(key: str, subset: list[dict] | None = None) -> float | None:
+        vals = [r[key] for r in (subset or rows) if r.get(key) is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None
+
+    answerable = [r for r in rows if r["answerable"]]
+    ref_p, ref_r = precision_recall(
+        [r["refused"] for r in rows], [not r["answerable"] for r in rows]
+    )
+    secs = [r["seconds"] for r in rows if r["seconds"] is not None]
+    ttft = [r["first_token"] for r in rows if r.get("first_token") is not None]
+    return {
+        "items": len(rows),
+        "answerable": len(answerable),
+        "retrieval": {"hit_at_k": mean("hit"), "mrr": mean("rr")},
+        "answer": {
+            "exact_match": mean("em"),
+            "f1": mean("f1"),
+            "contains": mean("contains"),
+        },
+        "citations": {"precision": mean("cite_precision"), "recall": mean("cite_recall")},
+        "refusal": {
+            "precision": None if ref_p is None else round(ref_p, 4),
+            "recall": None if ref_r is None else round(ref_r, 4),
+            "false_refusals": sum(r["refused"] for r in answerable),
+        },
+        "latency_s": {
+            "p50": _round(percentile(secs, 50)),
+            "p95": _round(percentile(secs, 95)),
+            "first_token_p50": _round(percentile(ttft, 50)),
+            "first_token_p95": _round(percentile(ttft, 95)),
+        },
+    }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def run_eval(
+    settings: Settings,
+    gold: Path = DEFAULT_GOLD,
+    corpus: Path = DEFAULT_CORPUS,
+    top_k: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
+    from tqdm import tqdm
+
+    from rag.engine import Engine
+    from rag.ingest import ingest
+
+    random.seed(settings.seed)
+    items = load_gold(gold)[: limit or None]
+    es = eval_settings(settings, corpus)
+    report = ingest([corpus], es, progress=progress)
+    if report.errors:
+        log.warning("%d corpus inputs failed to ingest", len(report.errors))
+    engine = Engine.from_settings(es)
+    k = top_k or es.top_k
+    rows = []
+    for item in tqdm(items, desc="Evaluating", unit="q", disable=not progress):
+        try:
+            ans = engine.ask(item.question, top_k=k).to_dict()
+        except Exception as e:  # one failing item must not end the run
+            log.error("item %s failed: %s", item.id, e)
+            ans = {"answer": "", "refused": True, "citations": [], "timings": {}, "error": str(e)}
+        rows.append(score_item(item, ans, k) | ({"error": ans["error"]} if "error" in ans else {}))
+    return {
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "gold": str(gold),
+        "corpus": str(corpus),
+        "top_k": k,
+        "llm": f"{es.llm_backend}:{es.llm_model or es.llm_model_path or 'bundled SmolLM2-135M'}",
+        "embed": es.embed_backend,
+        "summary": summarize(rows),
+        "judge": {"status": "not run", "reason": "no judge model configured"},
+        "rows": rows,
+    }
+
+
+# Reports -------------------------------------------------------------------------------------
+def flat_metrics(result: dict) -> dict[str, float | None]:
+    """`group.metric` -> value, for tables, deltas and thresholds."""
+    out: dict[str, float | None] = {}
+    for group, values in result["summary"].items():
+        if isinstance(values, dict):
+            for name, v in values.items():
+                out[f"{group}.{name}"] = v
+    return out
+
+
+def write_report(result: dict, out_dir: Path) -> Path:
+    folder = Path(out_dir) / datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=False)
+    (folder / "report.json").write_text(
+        json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, ensure_ascii=False)
+    )
+    with open(folder / "answers.jsonl", "w", encoding="utf-8") as fh:
+        for row in result["rows"]:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (folder / "summary.md").write_text(markdown_table(result) + "\n")
+    _chart(result, folder / "chart.png")
+    return folder
+
+
+def load_report(path: Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no eval report at {path}")
+    return json.loads(path.read_text())
+
+
+def deltas(new: dict, old: dict) -> dict[str, float | None]:
+    a, b = flat_metrics(new), flat_metrics(old)
+    return {k: (None if a[k] is None or b.get(k) is None else round(a[k] - b[k], 4)) for k in a}
+
+
+def markdown_table(result: dict, old: dict | None = None) -> str:
+    metrics = flat_metrics(result)
+    d = deltas(result, old) if old else {}
+    head = "| metric | value |" + (" change |" if old else "")
+    rule = "| --- | --- |" + (" --- |" if old else "")
+    lines = [
+        f"Eval of {result['summary']['items']} questions ({result['summary']['answerable']} "
+        f"answerable), top-k {result['top_k']}, LLM {result['llm']}",
+        "",
+        head,
+        rule,
+    ]
+    for k, v in metrics.items():
+        cell = "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+        row = f"| {k} | {cell} |"
+        if old:
+            dv = d.get(k)
+            row += " n/a |" if dv is None else f" {dv:+.3f} |"
+        lines.append(row)
+    judge = result.get("judge", {})
+    if judge.get("status") != "ran":
+        lines.append(
+            f"| judge.correctness, judge.faithfulness | not run ({judge.get('reason')}) |"
+            + (" |" if old else "")
+        )
+    return "\n".join(lines)
+
+
+def _chart(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = {
+        k: v
+        for k, v in flat_metrics(result).items()
+        if v is not None and not k.startswith("latency") and "false_refusals" not in k
+    }
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(metrics) + 1))
+    names = list(metrics)
+    ax.barh(names, [metrics[n] for n in names], color="#4a7bd0")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    for i, n in enumerate(names):
+        ax.text(min(metrics[n] + 0.01, 0.93), i, f"{metrics[n]:.2f}", va="center")
+    ax.set_title(f"{Path(result['gold']).name} — {result['summary']['items']} questions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def check_thresholds(result: dict, path: Path) -> list[str]:
+    """Metrics below their minimum (or latency above its maximum) in a TOML file:
+    [min] "answer.contains" = 0.7 ... [max] "latency_s.p50" = 3.0"""
+    import tomllib
+
+    conf = tomllib.loads(Path(path).read_text())
+    metrics = flat_metrics(result)
+    failures = []
+    for key, floor in conf.get("min", {}).items():
+        v = metrics.get(key)
+        if v is None or v < floor:
+            failures.append(f"{key} = {v} < {floor}")
+    for key, ceiling in conf.get("max", {}).items():
+        v = metrics.get(key)
+        if v is None or v > ceiling:
+            failures.append(f"{key} = {v} > {ceiling}")
+    return failures
