@@ -28,6 +28,7 @@ class Sentence:
     end: int
     text: str
     score: float = 0.0
+    undemoted: float = 0.0  # the score before a follow-up ranked already-given sentences lower
     meta: dict = field(default_factory=dict, repr=False)
     scored_as: str = ""  # the text relevance is judged on (a bullet with its list's intro)
     chunk: str = field(default="", repr=False)  # the chunk it was read from ...
@@ -72,27 +73,43 @@ def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
 
 
 def relevance_scores(
-    texts: list[str], query: str, query_vec: list[float] | None, embed: BaseEmbedding
+    texts: list[str],
+    query: str,
+    query_vec: list[float] | None,
+    embed: BaseEmbedding,
+    focus: str | None = None,
 ) -> list[float]:
-    """Relevance = cosine similarity to the question, plus the share of its words present."""
+    """Relevance = cosine similarity to the question, plus the share of its words present.
+
+    With `focus` (the follow-up itself, when `query` joins it to the previous question), a text
+    scores the better of the two, so the follow-up's own point is not drowned.
+    """
     if not texts:
         return []
     vecs = np.array(embed.get_text_embedding_batch(texts))
-    q = np.array(query_vec if query_vec is not None else embed.get_query_embedding(query))
-    q_terms = terms(query)
-    out = []
-    for text, c in zip(texts, vecs @ q, strict=True):
-        lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
-        short = len(text.split()) < 5  # section headings and bylines say little
-        out.append(float(0.6 * c + 0.4 * lex) * (0.8 if short else 1.0))
-    return out
+    queries = [(query, query_vec)] + ([(focus, None)] if focus and focus != query else [])
+    best = np.full(len(texts), -1.0)
+    for q_text, q_vec in queries:
+        q = np.array(q_vec if q_vec is not None else embed.get_query_embedding(q_text))
+        q_terms = terms(q_text)
+        for i, (text, c) in enumerate(zip(texts, vecs @ q, strict=True)):
+            lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
+            short = len(text.split()) < 5  # section headings and bylines say little
+            best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * (0.8 if short else 1.0))
+    return best.tolist()
 
 
 def score_sentences(
-    sentences: list[Sentence], query: str, query_vec: list[float] | None, embed: BaseEmbedding
+    sentences: list[Sentence],
+    query: str,
+    query_vec: list[float] | None,
+    embed: BaseEmbedding,
+    focus: str | None = None,
 ) -> None:
-    scores = relevance_scores([s.scored_as or s.text for s in sentences], query, query_vec, embed)
-    for s, score in zip(sentences, scores, strict=True):
+    texts = [s.scored_as or s.text for s in sentences]
+    for s, score in zip(
+        sentences, relevance_scores(texts, query, query_vec, embed, focus), strict=True
+    ):
         s.score = score
 
 
@@ -103,6 +120,10 @@ class SentenceSelector(BaseNodePostprocessor):
     embed: BaseEmbedding
     max_sentences: int = 5
     max_tokens: int = 360
+    # Sentences an earlier answer in the conversation already gave: ranked lower, so that a
+    # follow-up ("who else?") brings something new.
+    already_given: set[str] = set()
+    focus: str | None = None  # the follow-up question itself, when the query joins two
 
     @classmethod
     def class_name(cls) -> str:
@@ -114,8 +135,16 @@ class SentenceSelector(BaseNodePostprocessor):
         query = query_bundle.query_str if query_bundle else ""
         sentences = candidate_sentences(nodes)
         score_sentences(
-            sentences, query, query_bundle.embedding if query_bundle else None, self.embed
+            sentences,
+            query,
+            query_bundle.embedding if query_bundle else None,
+            self.embed,
+            self.focus,
         )
+        for s in sentences:
+            s.undemoted = s.score
+            if " ".join(s.text.split()) in self.already_given:
+                s.score *= 0.7
         by_doc: dict[str, list[Sentence]] = {}
         for s in sorted(sentences, key=lambda s: (s.doc_id, s.start)):
             by_doc.setdefault(s.doc_id, []).append(s)
@@ -166,6 +195,7 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
         text = first.chunk[first.start - first.chunk_start : last.end - first.chunk_start]
         meta.update(
             relevance=max(s.score for s in g),
+            undemoted=max(s.undemoted for s in g),
             sentences=[[s.start, s.end, round(s.score, 4), s.text] for s in g],
             vector_score=float(first.meta.get("vector_score") or 0.0),
         )

@@ -28,7 +28,7 @@ from rag.llm import LLMUnavailable, describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
-from rag.text import expected_answer_type, has_answer_type
+from rag.text import expected_answer_type, has_answer_type, terms
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,16 @@ class Engine:
             timings["condense"] = time.perf_counter() - t0
 
         bundle_vec = self.embed.get_query_embedding(standalone)
-        chunks, passages = self._retrieve(standalone, filters, top_k, timings, bundle_vec)
+        given = {line for _, a in history for line in _quoted_sentences(a)}
+        focus = q if standalone.startswith(q) and standalone != q else None
+        chunks, passages = self._retrieve(
+            standalone, filters, top_k, timings, bundle_vec, given, focus
+        )
         retrieved = [c.node.metadata.get("doc_id", "") for c in chunks]
-        best = max((p.score or 0.0 for p in passages), default=0.0)
+        # Confidence is judged before follow-up demotion: a passage already given still counts.
+        best = max(
+            (p.node.metadata.get("undemoted", p.score) or 0.0 for p in passages), default=0.0
+        )
         if best < self.settings.min_relevance:
             log.info("refused: best relevance %.3f < %.3f", best, self.settings.min_relevance)
             yield self._refusal(q, standalone, passages, timings, t0, retrieved)
@@ -226,7 +233,8 @@ class Engine:
         top_k: int | None = None,
     ) -> list[NodeWithScore]:
         """Passages (selected sentences) for `question`, best first."""
-        return self._retrieve(clean_question(question), filters or Filters(), top_k, {}, None)[1]
+        q = clean_question(question)
+        return self._retrieve(q, filters or Filters(), top_k, {}, None, set())[1]
 
     def _retrieve(
         self,
@@ -235,6 +243,8 @@ class Engine:
         top_k: int | None,
         timings: dict[str, float],
         query_vec: list[float] | None,
+        already_given: set[str],
+        focus: str | None = None,
     ) -> tuple[list[NodeWithScore], list[NodeWithScore]]:
         t = time.perf_counter()
         if query_vec is None:
@@ -255,6 +265,8 @@ class Engine:
             embed=self.embed,
             max_sentences=self.settings.context_sentences,
             max_tokens=self.settings.context_tokens,
+            already_given=already_given,
+            focus=focus,
         )
         passages = selector.postprocess_nodes(chunks, query_bundle=bundle)
         timings["select"] = time.perf_counter() - t
@@ -275,12 +287,17 @@ class Engine:
         except Exception as e:
             raise describe_llm_error(e, self.settings) from e
         out = out.strip().splitlines()[0].strip() if out.strip() else ""
-        # A tiny model may drop the follow-up's point or ramble; then fall back to joining the
-        # previous question and the new one, which retrieval handles well.
-        plausible = out.endswith("?") and 3 <= len(out.split()) <= 40
+        # A tiny model often answers instead of rewriting, or drops the follow-up's point; then
+        # the new question is searched together with the previous one.
+        plausible = (
+            out.endswith("?")
+            and 3 <= len(out.split()) <= 40
+            and not re.match(r"(the )?answer", out, re.IGNORECASE)
+            and terms(question) - terms(out) <= {"els", "too", "also"}
+        )
         if plausible:
             return out
-        return f"{recent[-1][0]} {question}" if recent else question
+        return f"{question} {recent[-1][0]}" if recent else question
 
     @staticmethod
     def format_context(nodes: list[TextNode]) -> str:
@@ -306,6 +323,14 @@ class Engine:
                 answer = ev
         assert answer is not None
         return answer
+
+
+def _quoted_sentences(answer: str) -> list[str]:
+    """Sentences an earlier answer gave, so "who else?" prefers new ones."""
+    plain = _strip_markers(answer)
+    return [" ".join(q.split()) for q in re.findall(r"“([^”]+)”", plain)] + [
+        " ".join(x.split()) for x in re.split(r"(?<=[.!?])\s+", plain) if x
+    ]
 
 
 def _strip_markers(text: str) -> str:

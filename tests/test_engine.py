@@ -128,7 +128,7 @@ def test_condense_falls_back_when_the_model_rambles(news, settings):
         "And when will trains run?",
     )
     assert (
-        a.standalone_question == "How did the Lindholm rail strike end? And when will trains run?"
+        a.standalone_question == "And when will trains run? How did the Lindholm rail strike end?"
     )
 
 
