@@ -94,9 +94,16 @@ def relevance_scores(
         q_terms = terms(q_text)
         for i, (text, c) in enumerate(zip(texts, vecs @ q, strict=True)):
             lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
-            short = len(text.split()) < 5  # section headings and bylines say little
-            best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * (0.8 if short else 1.0))
+            best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * _form_weight(text))
     return best.tolist()
+
+
+def _form_weight(text: str) -> float:
+    """Headings and bylines say little: a line with no closing punctuation that is not a
+    list item, or a very short one, counts less."""
+    t = text.strip()
+    heading = not t.endswith((".", "!", "?", '"', "”", ":", ")")) and t[:1] not in "•*-–·▪"
+    return (0.75 if heading else 1.0) * (0.85 if len(t.split()) < 5 else 1.0)
 
 
 def score_sentences(

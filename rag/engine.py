@@ -224,6 +224,23 @@ class Engine:
             return
         yield Answer(q, text, citations, False, timings, standalone, replaced, retrieved)
 
+    def passage_in_context(self, citation: Citation, chars: int = 400) -> tuple[str, str, str]:
+        """(text before, the cited passage, text after) from the cleaned article, for display."""
+        article = self.store.article_text(citation.doc_id)
+        start, end = citation.start, citation.end
+        before = article[max(0, start - chars) : start]
+        after = article[end : end + chars]
+        return (
+            ("…" if start > chars else "") + before,
+            article[start:end],
+            after + ("…" if end + chars < len(article) else ""),
+        )
+
+    def status(self) -> dict:
+        from rag.status import describe
+
+        return describe(self.store)
+
     # Steps --------------------------------------------------------------------------------
     def retrieve(
         self,

@@ -115,6 +115,18 @@ class ArticleStore:
         for page in self._pages(None, ["documents", "metadatas"]):
             yield from zip(page["ids"], page["documents"], page["metadatas"], strict=True)
 
+    def article_text(self, doc_id: str) -> str:
+        """The cleaned article, rebuilt from its chunks' spans (chunks tile the article)."""
+        got = self.collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        if not got["ids"]:
+            raise KeyError(f"no article '{doc_id}' in the store")
+        length = int(got["metadatas"][0].get("article_chars", 0))
+        buf = ["\n"] * length  # gaps between chunks are the line breaks they were cut at
+        for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+            start = json.loads(meta["_node_content"]).get("start_char_idx") or 0
+            buf[start : start + len(text)] = text
+        return "".join(buf[:length]) if length else "".join(buf)
+
     def sources(self) -> list[str]:
         return sorted(
             {
