@@ -4,20 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install browser run test lint bench clean
 
 install: $(STAMP)
+
+browser:
+	bash scripts/install-browser.sh
 
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PY) bash scripts/install.sh
 	touch $(STAMP)
 
+# The chat UI on the bundled corpus (ingested on first start) at http://127.0.0.1:7860
 run: install
-	$(BIN)/rag ingest corpus/
-	$(BIN)/rag status
+	$(BIN)/rag serve
 
-test: install
-	$(BIN)/ruff check rag ui tests
+test: install browser
+	$(BIN)/ruff check rag ui tests bench
 	$(BIN)/pytest
 
 lint: install

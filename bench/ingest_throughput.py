@@ -81,15 +81,19 @@ def main() -> int:
         "raw_model": {"seconds": round(raw_s, 2), "chunks_per_s": round(n / raw_s, 1)},
         "rag_ingest": {"seconds": round(ingest_s, 2), "chunks_per_s": round(n / ingest_s, 1)},
         "ratio_ingest_to_raw": round(raw_s / ingest_s, 3),
-        "reingest_unchanged": {"seconds": round(reingest_s, 2),
-                               "fraction_of_first": round(reingest_s / ingest_s, 4)},
+        "reingest_unchanged": {
+            "seconds": round(reingest_s, 2),
+            "fraction_of_first": round(reingest_s / ingest_s, 4),
+        },
     }
     print(f"{'':28}{'seconds':>10}{'chunks/s':>10}")
     print(f"{'raw embedding model':28}{raw_s:10.1f}{n / raw_s:10.1f}")
     print(f"{'rag ingest':28}{ingest_s:10.1f}{n / ingest_s:10.1f}")
     print(f"{'re-ingest, unchanged':28}{reingest_s:10.2f}")
-    print(f"{n} chunks from {report.articles.added} articles; ingest/raw = "
-          f"{result['ratio_ingest_to_raw']:.2f}; read+clean+chunk alone {prep_s:.1f} s")
+    print(
+        f"{n} chunks from {report.articles.added} articles; ingest/raw = "
+        f"{result['ratio_ingest_to_raw']:.2f}; read+clean+chunk alone {prep_s:.1f} s"
+    )
     out = ROOT / "bench" / "reports"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ingest-{datetime.now():%Y%m%d-%H%M%S}.json"

@@ -18,6 +18,7 @@ see the README. The data directory (RAG_DATA_DIR) holds the store, so several ca
 """
 
 log = logging.getLogger("rag")
+BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 def _settings(args: argparse.Namespace):
@@ -205,6 +206,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+    from rag.ingest import ingest
+
+    settings = _settings(args)
+    engine = Engine.from_settings(settings)
+    if engine.store.count() == 0:
+        corpus = Path(args.corpus) if args.corpus else BUNDLED_CORPUS
+        print(f"The store is empty: ingesting {corpus} first.", file=sys.stderr)
+        report = ingest([corpus], settings)
+        for e in report.errors:
+            print(f"  skipped {e}", file=sys.stderr)
+    from ui.app import launch
+
+    host = args.host or settings.ui_host
+    port = args.port or settings.ui_port
+    print(f"Open http://{host}:{port} in a browser (Ctrl+C stops).", file=sys.stderr)
+    launch(settings, host, port, engine=engine)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -305,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "serve",
+        help="start the browser chat UI",
+        description="Start the chat UI (default http://127.0.0.1:7860). When the store is "
+        "empty, the bundled corpus is ingested first. Login: RAG_UI_AUTH=user:password.",
+    )
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--corpus", help="what to ingest when the store is empty (default corpus/)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

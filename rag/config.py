@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         default=0.75, ge=0, le=1, description="share of a sentence's words its passage must hold"
     )
 
+    # Browser UI
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 7860
+    ui_auth: str | None = Field(default=None, description="user:password to require a login")
+    ui_max_upload_mb: float = Field(default=20.0, gt=0)
+    ui_concurrency: int = Field(default=2, ge=1, description="questions answered at once")
+    ui_queue_size: int = Field(default=32, ge=1, description="questions waiting, at most")
+
     @field_validator("data_dir", "llm_model_path")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
