@@ -90,11 +90,21 @@ class Settings(BaseSettings):
     context_sentences: int = Field(default=5, ge=1, le=40)
     context_tokens: int = Field(default=360, ge=32, description="token budget of the context")
     min_relevance: float = Field(
-        default=0.45, description="below this best-sentence relevance, the answer is a refusal"
+        default=0.40, description="below this best-sentence relevance, the answer is a refusal"
+    )
+    confident_relevance: float = Field(
+        default=0.55,
+        description="below this, a model answer that no passage supports becomes a refusal "
+        "rather than a quote",
     )
     min_support: float = Field(
         default=0.75, ge=0, le=1, description="share of a sentence's words its passage must hold"
     )
+
+    # Eval judge: an OpenAI-compatible model that grades correctness and faithfulness
+    judge_base_url: str | None = None
+    judge_model: str = ""
+    judge_api_key: str | None = None
 
     # Browser UI
     ui_host: str = "127.0.0.1"

@@ -22,7 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
-from rag.grounding import Citation, Grounder, citation_for, says_dont_know
+from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
 from rag.keyword import KeywordIndex
 from rag.llm import LLMUnavailable, describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
@@ -217,9 +217,16 @@ class Engine:
         timings["ground"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         # An answer that lacks the kind of word the question asks for (a number for "how
-        # many", a date for "when") does not answer it, however well it is cited.
+        # many", a date for "when") does not answer it, however well it is cited. Nor does a
+        # quote standing in for a model answer that was wholly unsupported, unless retrieval
+        # was confident: the model found nothing it could say from these passages.
         kind = expected_answer_type(standalone)
-        if not citations or not has_answer_type(_strip_markers(text), kind, standalone):
+        unsupported = replaced > 0 and replaced >= len(split_answer(draft))
+        if (
+            not citations
+            or not has_answer_type(_strip_markers(text), kind, standalone)
+            or (unsupported and best < self.settings.confident_relevance)
+        ):
             yield self._refusal(q, standalone, passages, timings, t0, retrieved)
             return
         yield Answer(q, text, citations, False, timings, standalone, replaced, retrieved)

@@ -159,6 +159,7 @@ def run_eval(
     top_k: int | None = None,
     limit: int | None = None,
     progress: bool = True,
+    llm=None,
 ) -> dict:
     from tqdm import tqdm
 
@@ -171,8 +172,9 @@ def run_eval(
     report = ingest([corpus], es, progress=progress)
     if report.errors:
         log.warning("%d corpus inputs failed to ingest", len(report.errors))
-    engine = Engine.from_settings(es)
+    engine = Engine.from_settings(es, llm=llm)
     k = top_k or es.top_k
+    judge = make_judge(es)
     rows = []
     for item in tqdm(items, desc="Evaluating", unit="q", disable=not progress):
         try:
@@ -180,7 +182,15 @@ def run_eval(
         except Exception as e:  # one failing item must not end the run
             log.error("item %s failed: %s", item.id, e)
             ans = {"answer": "", "refused": True, "citations": [], "timings": {}, "error": str(e)}
-        rows.append(score_item(item, ans, k) | ({"error": ans["error"]} if "error" in ans else {}))
+        row = score_item(item, ans, k) | ({"error": ans["error"]} if "error" in ans else {})
+        if judge is not None:
+            row.update(judge_item(judge, item, ans))
+        rows.append(row)
+    judged = (
+        judge_summary(rows)
+        if judge is not None
+        else {"status": "not run", "reason": "no judge model configured (RAG_JUDGE_BASE_URL)"}
+    )
     return {
         "created": datetime.now().isoformat(timespec="seconds"),
         "gold": str(gold),
@@ -189,8 +199,71 @@ def run_eval(
         "llm": f"{es.llm_backend}:{es.llm_model or es.llm_model_path or 'bundled SmolLM2-135M'}",
         "embed": es.embed_backend,
         "summary": summarize(rows),
-        "judge": {"status": "not run", "reason": "no judge model configured"},
+        "judge": judged,
         "rows": rows,
+    }
+
+
+# LLM judge ------------------------------------------------------------------------------------
+def make_judge(settings: Settings):
+    """LlamaIndex's correctness and faithfulness evaluators on an OpenAI-compatible judge."""
+    if not settings.judge_base_url:
+        return None
+    from llama_index.core.evaluation import CorrectnessEvaluator, FaithfulnessEvaluator
+
+    from rag.llm import make_llm
+
+    llm = make_llm(
+        settings.model_copy(
+            update={
+                "llm_backend": "openai-compatible",
+                "llm_base_url": settings.judge_base_url,
+                "llm_model": settings.judge_model or "judge",
+                "llm_api_key": settings.judge_api_key,
+                "llm_max_tokens": 256,
+                "llm_temperature": 0.0,
+            }
+        )
+    )
+    return CorrectnessEvaluator(llm=llm), FaithfulnessEvaluator(llm=llm)
+
+
+def judge_item(judge, item: GoldItem, answer: dict) -> dict:
+    """Scores from the judge; None where it gave no usable verdict (never a made-up score)."""
+    correctness, faithfulness = judge
+    out: dict = {"judge_correctness": None, "judge_faithful": None}
+    if answer.get("refused") or not answer.get("answer"):
+        return out
+    contexts = [c["text"] for c in answer["citations"]]
+    reference = "; ".join(item.answers) if item.answers else None
+    try:
+        r = correctness.evaluate(
+            query=item.question, response=plain_answer(answer["answer"]), reference=reference
+        )
+        out["judge_correctness"] = None if r.score is None else float(r.score) / 5.0
+    except Exception as e:  # an unparseable verdict is reported as missing
+        log.warning("judge correctness failed on %s: %s", item.id, e)
+    try:
+        r = faithfulness.evaluate(
+            query=item.question, response=plain_answer(answer["answer"]), contexts=contexts
+        )
+        out["judge_faithful"] = None if r.passing is None else float(r.passing)
+    except Exception as e:
+        log.warning("judge faithfulness failed on %s: %s", item.id, e)
+    return out
+
+
+def judge_summary(rows: list[dict]) -> dict:
+    def mean(key: str) -> float | None:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None
+
+    judged = sum(r.get("judge_correctness") is not None for r in rows)
+    return {
+        "status": "ran",
+        "correctness": mean("judge_correctness"),
+        "faithfulness": mean("judge_faithful"),
+        "items_judged": judged,
     }
 
 

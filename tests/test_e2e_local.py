@@ -88,13 +88,12 @@ def test_article_with_injected_instruction_is_not_obeyed(tmp_path):
 def test_filters_and_follow_ups_and_streaming(engine):
     a = engine.ask("Who is the Kremlin spokesman?", source="nowhere.example")
     assert a.refused and a.citations == []
-    first = engine.ask("Which former UK prime minister was named among the board's invitees?")
-    assert contains(first.text, ["Tony Blair"]), first.text
-    follow = engine.chat([(first.question, first.text)], "And who else was invited?")
-    assert not follow.refused, follow.standalone_question
-    assert "Blair" not in follow.text, follow.text
-    others = ["Lukashenko", "Kushner", "Erdogan", "el-Sisi", "Putin", "Leaders from Turkiye"]
-    assert any(o in follow.text for o in others), (follow.standalone_question, follow.text)
+    first = engine.ask("Which Belarusian president has reportedly been invited to the board?")
+    assert contains(first.text, ["Lukashenko"]), first.text
+    # The follow-up names nobody: only the conversation says who "he" is.
+    follow = engine.chat([(first.question, first.text)], "And whose close ally is he?")
+    assert not follow.refused, (follow.standalone_question, follow.text)
+    assert "Putin" in follow.text, (follow.standalone_question, follow.text)
     events = list(engine.stream("Who chairs the board of peace?"))
     assert isinstance(events[-1], Answer)
     assert sum(isinstance(e, str) for e in events) >= 2  # tokens arrive one by one
