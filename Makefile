@@ -23,6 +23,13 @@ test: install browser
 	$(BIN)/ruff check rag ui tests bench
 	$(BIN)/pytest
 
+# Benchmarks: each prints a table and writes a JSON report to bench/reports/.
+bench: install
+	$(BIN)/python -m bench.ingest_throughput
+	$(BIN)/python -m bench.retrieval_latency
+	$(BIN)/python -m bench.answer_latency
+	$(BIN)/python -m bench.serve_load
+
 lint: install
 	$(BIN)/ruff check rag ui tests
 	$(BIN)/ruff format --check rag ui tests
