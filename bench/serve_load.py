@@ -16,7 +16,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 from bench.common import ROOT, pct, report_path, table
 
