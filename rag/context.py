@@ -15,7 +15,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import ConfigDict
 
-from rag.embeddings import token_ids
+from rag.embeddings import VectorCache, token_ids
 from rag.text import INJECTION, sentence_spans, terms
 
 ARTICLE_FIELDS = ("doc_id", "title", "source", "url", "date")
@@ -78,6 +78,7 @@ def relevance_scores(
     query_vec: list[float] | None,
     embed: BaseEmbedding,
     focus: str | None = None,
+    cache: VectorCache | None = None,
 ) -> list[float]:
     """Relevance = cosine similarity to the question, plus the share of its words present.
 
@@ -86,7 +87,7 @@ def relevance_scores(
     """
     if not texts:
         return []
-    vecs = np.array(embed.get_text_embedding_batch(texts))
+    vecs = np.array(cache.get_many(texts) if cache else embed.get_text_embedding_batch(texts))
     queries = [(query, query_vec)] + ([(focus, None)] if focus and focus != query else [])
     best = np.full(len(texts), -1.0)
     for q_text, q_vec in queries:
@@ -112,11 +113,11 @@ def score_sentences(
     query_vec: list[float] | None,
     embed: BaseEmbedding,
     focus: str | None = None,
+    cache: VectorCache | None = None,
 ) -> None:
     texts = [s.scored_as or s.text for s in sentences]
-    for s, score in zip(
-        sentences, relevance_scores(texts, query, query_vec, embed, focus), strict=True
-    ):
+    scores = relevance_scores(texts, query, query_vec, embed, focus, cache)
+    for s, score in zip(sentences, scores, strict=True):
         s.score = score
 
 
@@ -131,6 +132,7 @@ class SentenceSelector(BaseNodePostprocessor):
     # follow-up ("who else?") brings something new.
     already_given: set[str] = set()
     focus: str | None = None  # the follow-up question itself, when the query joins two
+    cache: VectorCache | None = None
 
     @classmethod
     def class_name(cls) -> str:
@@ -147,6 +149,7 @@ class SentenceSelector(BaseNodePostprocessor):
             query_bundle.embedding if query_bundle else None,
             self.embed,
             self.focus,
+            self.cache,
         )
         for s in sentences:
             s.undemoted = s.score

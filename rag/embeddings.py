@@ -131,6 +131,36 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         return self._get_text_embedding(text)
 
 
+class VectorCache:
+    """Bounded LRU of text embeddings: sentences of articles a conversation keeps returning to
+    are embedded once. Thread-safe; misses are embedded together in one batch."""
+
+    def __init__(self, embed: BaseEmbedding, max_items: int = 20_000) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.embed = embed
+        self.max_items = max_items
+        self._items: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            found = {t: self._items[t] for t in texts if t in self._items}
+            for t in found:
+                self._items.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self.embed.get_text_embedding_batch(missing)
+            with self._lock:
+                for t, v in zip(missing, vectors, strict=True):
+                    self._items[t] = v
+                    found[t] = v
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
+        return [found[t] for t in texts]
+
+
 def make_embedding(settings: Settings) -> BaseEmbedding:
     """The embedding model the settings name: local (default), openai or openai-compatible."""
     backend = settings.embed_backend

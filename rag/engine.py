@@ -22,6 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
+from rag.embeddings import VectorCache
 from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
 from rag.keyword import KeywordIndex
 from rag.llm import LLMUnavailable, describe_llm_error, make_llm
@@ -92,6 +93,7 @@ class Engine:
         self.store = store
         self.embed = embed
         self.keyword = KeywordIndex(store, settings.keyword_dir)
+        self.sentence_vectors = VectorCache(embed)
         self._llm = llm
         self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
 
@@ -211,7 +213,9 @@ class Engine:
         t = time.perf_counter()
         grounder = Grounder(
             self.settings.min_support,
-            relevance=lambda sents: relevance_scores(sents, standalone, bundle_vec, self.embed),
+            relevance=lambda sents: relevance_scores(
+                sents, standalone, bundle_vec, self.embed, cache=self.sentence_vectors
+            ),
         )
         text, citations, replaced = grounder.ground(draft, nodes)
         timings["ground"] = time.perf_counter() - t
@@ -291,6 +295,7 @@ class Engine:
             max_tokens=self.settings.context_tokens,
             already_given=already_given,
             focus=focus,
+            cache=self.sentence_vectors,
         )
         passages = selector.postprocess_nodes(chunks, query_bundle=bundle)
         timings["select"] = time.perf_counter() - t

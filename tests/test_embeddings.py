@@ -37,3 +37,19 @@ def test_long_input_is_truncated_not_rejected(embed):
 def test_factory_defaults_to_local_and_names_collection(tmp_path):
     e = make_embedding(Settings(data_dir=tmp_path))
     assert embedding_id(e) == ("all-MiniLM-L6-v2-int8", LOCAL_DIM)
+
+
+def test_vector_cache_returns_the_same_vectors_and_stays_bounded(embed, monkeypatch):
+    from rag.embeddings import VectorCache
+
+    cache = VectorCache(embed, max_items=3)
+    texts = ["alpha harbour", "beta rail strike", "gamma museum"]
+    first = cache.get_many(texts)
+    assert np.allclose(first, embed.get_text_embedding_batch(texts), atol=1e-5)
+    calls = []
+    original = type(embed).embed
+    monkeypatch.setattr(type(embed), "embed", lambda self, t: calls.append(t) or original(self, t))
+    again = cache.get_many(["gamma museum", "alpha harbour", "delta bridge"])
+    assert calls == [["delta bridge"]]  # only the new text is embedded
+    assert np.allclose(again[0], first[2]) and np.allclose(again[1], first[0])
+    assert len(cache._items) == 3 and "beta rail strike" not in cache._items  # LRU eviction
