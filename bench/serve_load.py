@@ -15,17 +15,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 from bench.common import ROOT, pct, report_path, table
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port, wait_for_http
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -59,15 +51,7 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.time() + 300
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=2)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.time() > deadline:
-                        raise SystemExit("rag serve did not start") from None
-                    time.sleep(0.5)
+            wait_for_http(url, proc, seconds=300)
             client = Client(url, verbose=False)
             seq = []
             for q in questions[:20]:

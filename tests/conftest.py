@@ -41,3 +41,21 @@ def write(path: Path, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
+
+
+def wait_for_http(url: str, proc, log: Path | None = None, seconds: float = 180) -> None:
+    """Wait until `url` answers, failing with the server's log if it dies or never does."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                tail = log.read_text()[-3000:] if log and log.exists() else ""
+                raise RuntimeError(f"server at {url} did not start\n{tail}") from None
+            time.sleep(0.5)

@@ -6,8 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -17,22 +15,9 @@ from rag.engine import Engine
 from rag.ingest import ingest
 from rag.llm import BUNDLED_GGUF, LLMUnavailable
 from rag.metrics import contains
-from tests.conftest import CORPUS, ROOT, free_port
+from tests.conftest import CORPUS, ROOT, free_port, wait_for_http
 
 pytestmark = pytest.mark.server
-
-
-def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +44,7 @@ def llama_server(tmp_path_factory):
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-    _wait(f"http://127.0.0.1:{port}/v1/models", proc, log)
+    wait_for_http(f"http://127.0.0.1:{port}/v1/models", proc, log)
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=30)
@@ -76,7 +61,7 @@ def embed_server(tmp_path_factory):
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
-    _wait(f"http://127.0.0.1:{port}/docs", proc, log)
+    wait_for_http(f"http://127.0.0.1:{port}/docs", proc, log)
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=30)

@@ -4,14 +4,12 @@ with the real bundled model. Screenshots of each step go to test-artifacts/ui/."
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import CORPUS, ROOT, free_port, write
+from tests.conftest import CORPUS, ROOT, free_port, wait_for_http, write
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "ui"
@@ -61,16 +59,7 @@ def server(tmp_path_factory):
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail((tmp / "serve.log").read_text()[-3000:])
-            time.sleep(0.5)
+    wait_for_http(url, proc, tmp / "serve.log")
     yield url, tmp
     proc.terminate()
     proc.wait(timeout=30)
