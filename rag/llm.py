@@ -63,7 +63,7 @@ class LocalLlamaCpp(CustomLLM):
         self._llama = Llama(
             model_path=self.model_path,
             n_ctx=self.context_window,
-            n_threads=self.threads or None,
+            n_threads=self.threads or os.cpu_count() or 1,  # llama.cpp would take half
             seed=self.seed,
             verbose=False,
         )

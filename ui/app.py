@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
             "top_k": int(top_k),
         }
         draft = ""
+        last_update = 0.0
         try:
             for event in engine.stream(message, history=history, **filters):
                 if isinstance(event, Answer):
@@ -95,10 +97,15 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                         "content": render_answer(event, engine.passage_in_context),
                     }
                     history = [*history, (message, event.text)]
+                    yield chat, history, ""
                 else:
                     draft += event
-                    chat[-1] = {"role": "assistant", "content": render_draft(draft)}
-                yield chat, history, ""
+                    # Coalesce tokens: each update re-sends the chat, so at most ~8 a second.
+                    now = time.monotonic()
+                    if now - last_update >= 0.12:
+                        last_update = now
+                        chat[-1] = {"role": "assistant", "content": render_draft(draft)}
+                        yield chat, history, ""
         except Exception as e:  # shown in the chat, never a crash or a frozen page
             log.warning("question failed: %s", e)
             chat[-1] = {"role": "assistant", "content": render_error(str(e))}
