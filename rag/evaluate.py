@@ -326,11 +326,16 @@ def markdown_table(result: dict, old: dict | None = None) -> str:
             row += " n/a |" if dv is None else f" {dv:+.3f} |"
         lines.append(row)
     judge = result.get("judge", {})
+    pad = " |" if old else ""
     if judge.get("status") != "ran":
         lines.append(
-            f"| judge.correctness, judge.faithfulness | not run ({judge.get('reason')}) |"
-            + (" |" if old else "")
+            f"| judge.correctness, judge.faithfulness | not run ({judge.get('reason')}) |" + pad
         )
+    else:
+        for key in ("correctness", "faithfulness"):
+            v = judge.get(key)
+            cell = "n/a (no usable verdict)" if v is None else f"{v:.3f}"
+            lines.append(f"| judge.{key} | {cell} |" + pad)
     return "\n".join(lines)
 
 

@@ -152,3 +152,17 @@ def test_ingest_and_ask_with_openai_compatible_embeddings(tmp_path, embed_server
     eng = Engine.from_settings(s)
     passages = eng.retrieve("Who is the Kremlin spokesman?")
     assert any("Peskov" in p.node.get_content() for p in passages)
+
+
+def test_eval_with_an_llm_judge_reports_judged_scores(tmp_path, llama_server):
+    from rag.evaluate import DEFAULT_CORPUS, DEFAULT_GOLD, markdown_table, run_eval
+
+    s = Settings(data_dir=tmp_path / "data", judge_base_url=llama_server, judge_model="smollm2")
+    result = run_eval(s, gold=DEFAULT_GOLD, corpus=DEFAULT_CORPUS, limit=3, progress=False)
+    judge = result["judge"]
+    assert judge["status"] == "ran"
+    for row in result["rows"]:
+        for key in ("judge_correctness", "judge_faithful"):
+            # A verdict the judge model could not give is missing, never a made-up score.
+            assert row[key] is None or 0.0 <= row[key] <= 1.0
+    assert "judge.correctness" in markdown_table(result)
