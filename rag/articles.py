@@ -92,10 +92,13 @@ def estimate_count(paths: Iterable[str | Path]) -> int:
         files = walk_folder(path) if path.is_dir() else [path] if path.is_file() else []
         for f in files:
             if f.suffix.lower() in JSONL_SUFFIXES:
-                with open(f, "rb") as fh:
-                    total += sum(
-                        chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")
-                    )
+                try:
+                    with open(f, "rb") as fh:
+                        total += sum(
+                            chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")
+                        )
+                except OSError:  # reported when it is read
+                    total += 1
             else:
                 total += 1
     return total
@@ -116,12 +119,12 @@ def read_file(path: Path, max_bytes: int, root: Path) -> Iterator[Article | Read
         text = decode(path.read_bytes())
         doc_id = path.relative_to(root).with_suffix("").as_posix()
         article = _read_html(text, doc_id) if suffix in HTML_SUFFIXES else _read_text(text, doc_id)
-        article.path = str(path)
+        article.path = str(path.resolve())
         yield article
     except InputError as e:
-        yield ReadError(str(path), str(e))
+        yield ReadError(str(path.resolve()), str(e))
     except OSError as e:
-        yield ReadError(str(path), f"cannot read: {e.strerror or e}")
+        yield ReadError(str(path.resolve()), f"cannot read: {e.strerror or e}")
 
 
 def decode(data: bytes) -> str:
@@ -200,10 +203,10 @@ def _read_jsonl(path: Path, max_bytes: int) -> Iterator[Article | ReadError]:
                 if "id" not in row or row["id"] in (None, ""):
                     row["id"] = _derived_id(path, row)
                 article = _article_from_fields(row)
-                article.path = str(path)
+                article.path = str(path.resolve())
                 yield article
             except InputError as e:
-                yield ReadError(str(path), str(e), line=lineno)
+                yield ReadError(str(path.resolve()), str(e), line=lineno)
 
 
 def _derived_id(path: Path, row: dict) -> str:

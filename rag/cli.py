@@ -50,6 +50,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"Store:    {settings.store_location} (collection {report.collection}), "
             f"{report.seconds:.1f} s"
         )
+        for w in report.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         if report.errors:
             print(f"\n{len(report.errors)} input(s) could not be ingested:", file=sys.stderr)
             for e in report.errors:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Engine:
         self.keyword = KeywordIndex(store, settings.keyword_dir)
         self.sentence_vectors = VectorCache(embed)
         self._llm = llm
+        self._llm_lock = threading.Lock()
         self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
 
     @classmethod
@@ -111,7 +113,9 @@ class Engine:
     @property
     def llm(self):
         if self._llm is None:
-            self._llm = make_llm(self.settings)
+            with self._llm_lock:  # two first questions at once must not load the model twice
+                if self._llm is None:
+                    self._llm = make_llm(self.settings)
         return self._llm
 
     # Prompts follow LlamaIndex's naming: get_prompts() / update_prompts({"qa": ...}).

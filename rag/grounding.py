@@ -15,13 +15,19 @@ from itertools import combinations
 
 from llama_index.core.schema import TextNode
 
-from rag.text import key_tokens, sentence_spans, split_markers, terms
+from rag.text import key_tokens, negated, sentence_spans, split_markers, terms
 
+_SOURCE = r"(passages?|articles?|context|text|sources?|information (given|provided))"
+# The model saying it cannot answer from the passages, not an answer that happens to contain
+# "unable" or "not mentioned".
 _DONT_KNOW = re.compile(
-    r"\b(i\s+(do\s*n[o']?t|don’t|cannot|can't|can’t)\s+(know|find|answer|say|tell))"
-    r"|\b(do(es)?\s*n[o']?t|don’t|doesn’t)\s+(contain|mention|say|provide|include|state)\b"
-    r"|\bno\s+(information|mention|answer)\b|\bnot\s+(mentioned|provided|stated|specified)\b"
-    r"|\bunable\s+to\b",
+    r"\bi\s*(do\s*n[o'’]?t|cannot|can[’']?t|am\s+unable\s+to|[’']m\s+unable\s+to|am\s+not\s+sure)"
+    r"\s*(know|find|answer|say|tell|determine|provide|sure)?"
+    rf"|\b{_SOURCE}\b.{{0,60}}\b(do(es)?\s*n[o'’]?t|don[’']t|doesn[’']t)\s+"
+    r"(contain|mention|say|provide|include|state|specify|give)"
+    rf"|\b(no|not enough)\s+(information|mention|answer|details?)\b.{{0,60}}\b{_SOURCE}"
+    rf"|\bnot\s+(mentioned|provided|stated|specified|given)\s+in\s+the\s+{_SOURCE}"
+    r"|^\s*(unknown|no information)\b",
     re.IGNORECASE,
 )
 
@@ -60,21 +66,27 @@ def citation_for(n: int, p: TextNode) -> Citation:
 
 
 def says_dont_know(text: str) -> bool:
-    return bool(_DONT_KNOW.search(text)) or not text.strip()
+    """The model declined: every sentence of its answer says it does not know. A sentence that
+    merely contains such words ("the pilot was unable to land") is an answer."""
+    sentences = [s for s, _ in split_answer(text)]
+    return not sentences or all(_DONT_KNOW.search(s) for s in sentences)
 
 
 @dataclass
 class _Evidence:
     terms: set[str]
     words: set[str]
+    sentences: list[tuple[set[str], bool]]  # each sentence's terms, and whether it is negated
 
 
 def _evidence(text: str) -> _Evidence:
-    return _Evidence(terms(text), {w.lower() for w in re.findall(r"[\w’'-]+", text)})
+    sentences = [(terms(text[a:b]), negated(text[a:b])) for a, b in sentence_spans(text)]
+    return _Evidence(terms(text), {w.lower() for w in re.findall(r"[\w’'-]+", text)}, sentences)
 
 
 def supported_by(sentence: str, passages: list[_Evidence], min_support: float) -> bool:
-    """True when the passages hold the sentence's words, and every name and number in it."""
+    """True when the passages hold the sentence's words and every name and number in it, and
+    the passage sentence it restates agrees with it on negation ("charged" vs "not charged")."""
     s_terms = terms(sentence)
     if not s_terms:
         return False
@@ -84,7 +96,14 @@ def supported_by(sentence: str, passages: list[_Evidence], min_support: float) -
     novel = {
         k for k in key_tokens(sentence) if k not in have_words and k.rstrip("s") not in have_words
     }
-    return coverage >= min_support and not novel
+    if coverage < min_support or novel:
+        return False
+    closest = max(
+        (sent for p in passages for sent in p.sentences),
+        key=lambda sent: len(s_terms & sent[0]),
+        default=None,
+    )
+    return closest is None or closest[1] == negated(sentence)
 
 
 _LEAD_IN = re.compile(
@@ -92,8 +111,6 @@ _LEAD_IN = re.compile(
     r"(passages?|articles?|context)[^,]*,\s*",
     re.IGNORECASE,
 )
-
-
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 
 
@@ -238,4 +255,6 @@ class Grounder:
 def quote(text: str) -> str:
     """A verbatim sentence as a quotation, on one line."""
     text = " ".join(text.split())
+    # A footnote mark inside the article ("said [3]") must not read as one of our citations.
+    text = re.sub(r"\[(\d+(?:\s*,\s*\d+)*)\]", r"(\1)", text)
     return text if text[:1] in "“\"‘'" else f"“{text}”"

@@ -37,6 +37,7 @@ class IngestReport:
     articles: Counts = field(default_factory=Counts)
     chunks: Counts = field(default_factory=Counts)
     errors: list[ReadError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     collection: str = ""
 
@@ -49,6 +50,7 @@ class IngestReport:
             "articles": asdict(self.articles),
             "chunks": asdict(self.chunks),
             "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in self.errors],
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "collection": self.collection,
         }
@@ -119,6 +121,7 @@ class Ingestor:
         from tqdm import tqdm
 
         started = time.perf_counter()
+        self._changed = False
         report = IngestReport(collection=self.store.name)
         existing = self.store.indexed()
         seen: set[str] = set()
@@ -155,18 +158,11 @@ class Ingestor:
             bar.refresh()
 
         if prune:
-            gone = [
-                doc_id
-                for doc_id, ia in existing.items()
-                if doc_id not in seen and ia.path not in failed_files
-            ]
-            if gone:
-                self.store.delete_articles(gone)
-                report.articles.removed = len(gone)
-                report.chunks.removed = sum(existing[d].n_chunks for d in gone)
-                log.info("pruned %d articles no longer in the sources", len(gone))
+            self._prune(paths, seen, failed_files, report)
 
         report.seconds = time.perf_counter() - started
+        if self._changed:
+            self.store.mark_changed()
         self.store.set_info(
             {
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -175,6 +171,36 @@ class Ingestor:
             }
         )
         return report
+
+    def _prune(
+        self, paths: Sequence[str | Path], seen: set[str], failed: set[str], report: IngestReport
+    ) -> None:
+        """Remove articles that are not in `paths`, including chunks a crashed run left."""
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        if missing:
+            report.warnings.append(
+                f"--prune skipped: {', '.join(missing)} does not exist, so nothing was removed"
+            )
+            return
+        existing = self.store.indexed()
+        gone = [
+            doc_id
+            for doc_id, path in self.store.chunk_articles().items()
+            if doc_id not in seen and path not in failed
+        ]
+        if not gone:
+            return
+        self._write_started()
+        self.store.delete_articles(gone)
+        report.articles.removed = sum(d in existing for d in gone)
+        report.chunks.removed = sum(existing[d].n_chunks for d in gone if d in existing)
+        log.info("pruned %d articles no longer in the sources", len(gone))
+
+    def _write_started(self) -> None:
+        # Derived indexes (BM25) see the store as changed from the first write on.
+        if not self._changed:
+            self._changed = True
+            self.store.mark_changed()
 
     def _prepare(
         self,
@@ -206,6 +232,7 @@ class Ingestor:
         return _Pending(article, fingerprint, text, self.chunker.split(text), old is not None)
 
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
+        self._write_started()
         nodes = [n for p in group for n in chunk_nodes(p)]
         texts = [n.get_content(metadata_mode="embed") for n in nodes]
         vectors = self.embed.get_text_embedding_batch(texts)

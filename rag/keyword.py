@@ -42,7 +42,21 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 
 def store_stamp(store: ArticleStore) -> str:
-    return f"{store.count()}|{store.info().get('finished', '')}"
+    return f"{store.count()}|{store.write_stamp()}"
+
+
+@dataclass(frozen=True)
+class _State:
+    """One built index; replaced whole, so a reader never sees half of two versions."""
+
+    bm25: object | None
+    ids: list[str]
+    source: np.ndarray
+    date: np.ndarray
+    stamp: str
+
+
+_EMPTY = _State(None, [], np.array([], dtype=object), np.array([], dtype=np.int64), "")
 
 
 class KeywordIndex:
@@ -50,27 +64,22 @@ class KeywordIndex:
         self.store = store
         self.folder = folder / store.name
         self._lock = threading.Lock()
-        self._bm25 = None
-        self._ids: list[str] = []
-        self._source = np.array([], dtype=object)
-        self._date = np.array([], dtype=np.int64)
-        self._stamp = ""
+        self._state = _EMPTY
 
-    def ensure_fresh(self) -> None:
-        """Load the saved index, or rebuild it when the store has changed since."""
+    def ensure_fresh(self) -> _State:
+        """The current index: loaded from disk, or rebuilt when the store has changed since."""
         stamp = store_stamp(self.store)
-        if stamp == self._stamp:
-            return
+        state = self._state
+        if stamp == state.stamp:
+            return state
         with self._lock:
-            if stamp == self._stamp:
-                return
-            if not self._load(stamp):
-                self.rebuild(stamp)
+            if stamp != self._state.stamp:
+                self._state = self._load(stamp) or self._build(stamp)
+            return self._state
 
-    def rebuild(self, stamp: str | None = None) -> None:
+    def _build(self, stamp: str) -> _State:
         import bm25s
 
-        stamp = stamp or store_stamp(self.store)
         ids, texts, sources, dates = [], [], [], []
         for cid, text, meta in self.store.all_chunks():
             ids.append(cid)
@@ -81,40 +90,38 @@ class KeywordIndex:
         if ids:
             bm25 = bm25s.BM25()
             bm25.index(tokenize(texts), show_progress=False)
-        self._bm25, self._ids, self._stamp = bm25, ids, stamp
-        self._source = np.array(sources, dtype=object)
-        self._date = np.array(dates, dtype=np.int64)
-        self._save()
+        state = _State(
+            bm25, ids, np.array(sources, dtype=object), np.array(dates, dtype=np.int64), stamp
+        )
+        self._save(state)
         log.info("keyword index rebuilt: %d chunks", len(ids))
+        return state
 
-    def _save(self) -> None:
+    def _save(self, state: _State) -> None:
         tmp = self.folder.with_name(self.folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-        np.save(tmp / "dates.npy", self._date)
-        meta = {"stamp": self._stamp, "ids": self._ids, "sources": self._source.tolist()}
+        if state.bm25 is not None:
+            state.bm25.save(str(tmp / "bm25"))
+        np.save(tmp / "dates.npy", state.date)
+        meta = {"stamp": state.stamp, "ids": state.ids, "sources": state.source.tolist()}
         (tmp / "meta.json").write_text(json.dumps(meta))
         # Swap in whole so a crash never leaves a half-written index behind.
         shutil.rmtree(self.folder, ignore_errors=True)
         tmp.rename(self.folder)
 
-    def _load(self, stamp: str) -> bool:
+    def _load(self, stamp: str) -> _State | None:
         import bm25s
 
         try:
             meta = json.loads((self.folder / "meta.json").read_text())
             if meta["stamp"] != stamp:
-                return False
+                return None
             bm25 = bm25s.BM25.load(str(self.folder / "bm25")) if meta["ids"] else None
             dates = np.load(self.folder / "dates.npy")
         except (OSError, ValueError, KeyError):
-            return False
-        self._bm25, self._ids, self._stamp = bm25, meta["ids"], stamp
-        self._source = np.array(meta["sources"], dtype=object)
-        self._date = dates
-        return True
+            return None
+        return _State(bm25, meta["ids"], np.array(meta["sources"], dtype=object), dates, stamp)
 
     def search(
         self,
@@ -124,24 +131,24 @@ class KeywordIndex:
         since: int | None = None,
         until: int | None = None,
     ) -> list[KeywordHit]:
-        self.ensure_fresh()
-        if self._bm25 is None:
+        st = self.ensure_fresh()  # one consistent snapshot for the whole search
+        if st.bm25 is None:
             return []
         tokens = tokenize([query])[0]
         if not tokens:
             return []
         mask = None
         if source or since or until:
-            keep = np.ones(len(self._ids), dtype=bool)
+            keep = np.ones(len(st.ids), dtype=bool)
             if source:
-                keep &= self._source == source
+                keep &= st.source == source
             if since:
-                keep &= self._date >= since
+                keep &= st.date >= since
             if until:
-                keep &= (self._date <= until) & (self._date > 0)
+                keep &= (st.date <= until) & (st.date > 0)
             mask = keep.astype(np.float32)
-        scores = self._bm25.get_scores(tokens, weight_mask=mask)
+        scores = st.bm25.get_scores(tokens, weight_mask=mask)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
-        return [KeywordHit(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [KeywordHit(st.ids[i], float(scores[i])) for i in top if scores[i] > 0]

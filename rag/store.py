@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,15 +166,35 @@ class ArticleStore:
             return 1000
 
     # Ingestion bookkeeping, kept in the collection's metadata so it travels with the store -----
+    def _metadata(self) -> dict:
+        # Re-read: another process, or another machine on a Chroma server, may have written.
+        return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+
+    def _update_metadata(self, **values: str) -> None:
+        meta = {**self._metadata(), "embed_model": self.model, "dim": self.dim, **values}
+        self.collection.modify(metadata=meta)
+
     def info(self) -> dict:
-        # Re-read: another process, or another machine on a Chroma server, may have ingested.
-        fresh = self.client.get_collection(self.name, embedding_function=None)
-        raw = (fresh.metadata or {}).get("last_ingestion")
+        raw = self._metadata().get("last_ingestion")
         return json.loads(raw) if raw else {}
 
     def set_info(self, info: dict) -> None:
-        meta = {"embed_model": self.model, "dim": self.dim, "last_ingestion": json.dumps(info)}
-        self.collection.modify(metadata=meta)
+        self._update_metadata(last_ingestion=json.dumps(info))
+
+    def write_stamp(self) -> str:
+        """Changes whenever an ingestion starts or ends: derived indexes compare it."""
+        return str(self._metadata().get("write_stamp", ""))
+
+    def mark_changed(self) -> None:
+        self._update_metadata(write_stamp=uuid.uuid4().hex)
+
+    def chunk_articles(self) -> dict[str, str]:
+        """Article id -> source path for every chunk, complete or not (for --prune)."""
+        out: dict[str, str] = {}
+        for page in self._pages(None, ["metadatas"]):
+            for meta in page["metadatas"]:
+                out.setdefault(meta["doc_id"], meta.get("path", ""))
+        return out
 
 
 def open_store(settings: Settings, model: str, dim: int, name: str | None = None) -> ArticleStore:

@@ -52,16 +52,27 @@ def terms(text: str) -> set[str]:
 
 
 def key_tokens(text: str) -> set[str]:
-    """Names and numbers: the words a hallucination gets wrong. Lower-cased, not stemmed."""
-    words = _WORD.findall(text)
+    """Names and numbers, in digits or words: what a hallucination gets wrong. Lower-cased,
+    not stemmed. A capitalised first word counts too, unless it is a stopword ("The", "He")."""
     out = set()
-    for i, w in enumerate(words):
+    for w in _WORD.findall(text):
         w = w.strip("’'-").replace("’", "'").removesuffix("'s")
         if not w:
             continue
-        if _NUMBER.search(w) or (i > 0 and w[0].isupper() and w.lower() not in _stopwords()):
-            out.add(w.lower())
+        low = w.lower()
+        number_word = any(part in _NUMBER_WORDS for part in low.split("-"))
+        if _NUMBER.search(w) or number_word or (w[0].isupper() and low not in _stopwords()):
+            out.add(low)
     return out
+
+
+_NEGATION = re.compile(
+    r"\b(not|no|never|none|nobody|nothing|without|neither|nor)\b|n[’']t\b", re.IGNORECASE
+)
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
 
 
 @lru_cache(maxsize=1)

@@ -107,3 +107,47 @@ def test_dont_know_detection():
     ):
         assert says_dont_know(t)
     assert not says_dont_know("Peskov is the Kremlin spokesman.")
+
+
+def _p(text: str) -> TextNode:
+    return TextNode(
+        text=text,
+        start_char_idx=0,
+        end_char_idx=len(text),
+        metadata={"doc_id": "x", "relevance": 0.8, "sentences": [[0, len(text), 0.8, text]]},
+    )
+
+
+def test_wrong_name_at_the_start_of_a_sentence_is_caught():
+    text, _, replaced = Grounder().ground(
+        "Biden met Xi in Geneva on Monday [1].", [_p("Putin met Xi in Geneva on Monday.")]
+    )
+    assert replaced == 1 and "Biden" not in text
+
+
+def test_wrong_number_in_words_is_caught():
+    text, _, replaced = Grounder().ground(
+        "The blast killed four people in the market [1].",
+        [_p("The blast killed three people in the market on Friday.")],
+    )
+    assert replaced == 1 and "four" not in text
+
+
+def test_flipped_negation_is_caught():
+    text, _, replaced = Grounder().ground(
+        "The suspect was charged by police [1].",
+        [_p("The suspect was released by police without charge.")],
+    )
+    assert replaced == 1 and text.startswith("“The suspect was released")
+
+
+def test_footnote_marks_inside_a_quote_do_not_become_citations():
+    text, cites, _ = Grounder().ground(
+        "Something unrelated entirely.", [_p("The strike injured 12 people, officials said [3].")]
+    )
+    assert "(3)" in text and "[3]" not in text and [c.n for c in cites] == [1]
+
+
+def test_answer_that_merely_contains_refusal_words_is_not_a_refusal():
+    assert not says_dont_know("The pilot was unable to land because of fog [1].")
+    assert says_dont_know("I don't know. The passages do not say.")

@@ -158,3 +158,45 @@ def test_half_written_article_is_completed_without_duplicates(tmp_path, ingestor
     assert len(ids) == len(set(ids)) == report.chunks.added
     per_doc = Counter(m["doc_id"] for _, _, m in ingestor.store.all_chunks())
     assert all(per_doc[d] == ia.n_chunks for d, ia in ingestor.store.indexed().items())
+
+
+def test_prune_with_a_missing_path_removes_nothing(tmp_path, ingestor):
+    ingestor.run([CORPUS], progress=False)
+    report = ingestor.run([tmp_path / "typo"], prune=True, progress=False)
+    assert report.articles.removed == 0 and len(ingestor.store.indexed()) == 2
+    assert "prune skipped" in report.warnings[0]
+
+
+def test_prune_removes_chunks_a_crashed_run_left(tmp_path, ingestor, embed):
+    src = tmp_path / "src"
+    shutil.copytree(CORPUS, src)
+    ingestor.run([src], progress=False)
+    # Body chunks of an article whose run died before its marker was written:
+    ingestor.store.upsert(
+        ids=["ghost#1", "ghost#2"],
+        embeddings=embed.get_text_embedding_batch(["a", "b"]),
+        documents=["a", "b"],
+        metadatas=[{"doc_id": "ghost", "chunk_index": i} for i in (1, 2)],
+    )
+    report = ingestor.run([src], prune=True, progress=False)
+    assert report.articles.removed == 0  # it never was a complete article
+    assert "ghost" not in {m["doc_id"] for _, _, m in ingestor.store.all_chunks()}
+
+
+def test_keyword_index_follows_an_update_that_keeps_the_chunk_count(tmp_path, ingestor):
+    from rag.keyword import KeywordIndex
+
+    f = write(tmp_path / "s" / "a.md", "The mayor opened the bridge.\n")
+    ingestor.run([f.parent], progress=False)
+    kw = KeywordIndex(ingestor.store, tmp_path / "kw")
+    assert kw.search("mayor", 5)
+    f.write_text("The zebra opened the bridge.\n")  # same second, same chunk count
+    ingestor.run([f.parent], progress=False)
+    assert kw.search("zebra", 5) and not kw.search("mayor", 5)
+
+
+def test_unreadable_jsonl_in_a_folder_is_reported_not_fatal(tmp_path, ingestor):
+    write(tmp_path / "in" / "ok.md", "A fine article about ferries.\n")
+    (tmp_path / "in" / "broken.jsonl").symlink_to(tmp_path / "missing.jsonl")
+    report = ingestor.run([tmp_path / "in"], progress=False)
+    assert report.articles.added == 1 and "cannot read" in report.errors[0].reason

@@ -58,6 +58,24 @@ def example_questions(engine: Engine, n: int = 3) -> list[str]:
     return [f"What does the article “{t.rstrip('.')}” report?" for t in titles]
 
 
+def keep_uploads(files: list[str], folder: Path) -> list[Path]:
+    """Copy uploads into the data directory under names that carry their content hash, so two
+    uploads called notes.md never replace each other (or a corpus article) and the files
+    outlive Gradio's temporary folder."""
+    import hashlib
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for f in map(Path, files):
+        digest = hashlib.sha1(f.read_bytes()).hexdigest()[:10]
+        target = folder / f"{f.stem}-{digest}{f.suffix.lower()}"
+        if not target.exists():
+            shutil.copyfile(f, target)
+        kept.append(target)
+    return kept
+
+
 def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
     ingestor = Ingestor(settings, engine.store, engine.embed)
     max_mb = settings.ui_max_upload_mb
@@ -114,7 +132,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
     def upload(files: list[str] | None, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         if not files:
             return gr.update(), status_markdown(engine), gr.update()
-        report = ingestor.run([Path(f) for f in files], progress=True)
+        report = ingestor.run(keep_uploads(files, settings.data_dir / "uploads"), progress=True)
         a = report.articles
         lines = [f"Ingested: {a.added} added, {a.updated} updated, {a.unchanged} unchanged."]
         lines += [f"⚠️ {Path(e.path).name}: {e.reason}" for e in report.errors]

@@ -20,12 +20,12 @@ _MARKER = re.compile(r"\[(\d+)\]")
 def safe(text: str) -> str:
     """Text as inert HTML: escaped, Markdown-neutral, line breaks kept."""
     out = []
-    for ch in text:
+    for ch in text.replace("\r\n", "\n"):
         if ch in _MD_ENTITIES:
             out.append(_MD_ENTITIES[ch])
         elif ch in "&\"'":
             out.append(html.escape(ch))
-        elif ch == "\n":
+        elif ch in "\n\r\f\v\u2028\u2029":  # any line break would end the HTML block
             out.append("<br>")
         else:
             out.append(ch)

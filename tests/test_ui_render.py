@@ -1,0 +1,30 @@
+"""Escaping of article and model text in the UI's HTML (no browser needed)."""
+
+from rag.engine import Answer
+from rag.grounding import Citation
+from tests.conftest import write
+from ui.app import keep_uploads
+from ui.render import render_answer, safe
+
+
+def test_safe_text_cannot_become_markup_or_markdown():
+    out = safe("<script>x</script> [a](javascript:1) ![i](http://e/x.png) *b* `c`\r\rwww.e.x")
+    for raw in ("<script", "](", "![", "*b*", "`c`", "\r", "\n"):
+        assert raw not in out
+    assert "&lt;script&gt;" in out or "&#60;script&#62;" in out
+
+
+def test_only_http_links_and_quoted_attributes():
+    c = Citation(1, "d", 'T"itle', "s", 'javascript:alert(1)"', "2024-01-01", "t", 0, 1, 0.9)
+    html = render_answer(Answer("q", "A [1]", [c], False))
+    assert "javascript:" not in html and 'T"itle' not in html
+    c2 = Citation(1, "d", "T", "s", 'https://e.x/"onmouseover="x', "", "t", 0, 1, 0.9)
+    html2 = render_answer(Answer("q", "A [1]", [c2], False))
+    assert '"onmouseover="' not in html2
+
+
+def test_uploads_with_the_same_name_are_kept_apart(tmp_path):
+    a = write(tmp_path / "h1" / "notes.md", "First article.\n")
+    b = write(tmp_path / "h2" / "notes.md", "Second article.\n")
+    kept = keep_uploads([str(a), str(b)], tmp_path / "uploads")
+    assert len({p.name for p in kept}) == 2 and all(p.exists() for p in kept)
