@@ -79,21 +79,21 @@ def test_html_keeps_main_text_only(tmp_path):
 RTQA_SAMPLE = [
     {
         "id": "rtqa-aaa",
-        "title": "'Squid Game' season 2 - CNN",
-        "source": "cnn.com",
-        "url": "https://www.cnn.com/x",
+        "title": "'Harbour Lights' renewed - Example News",
+        "source": "news.example",
+        "url": "https://news.example/x",
         "date": "2022-06-12",
-        "authors": ["Ramishah Maruf"],
-        "text": "New York CNN —\n\n“Squid Game” is coming back.\n\nNetflix announced it.",
+        "authors": ["Ana Reporter"],
+        "text": "Portmere (Example News) —\n\n“Harbour Lights” is back.\n\nIt was announced.",
     },
     {
         "id": "rtqa-bbb",
-        "title": "EU charger rule",
-        "source": "cnn.com",
-        "url": "https://www.cnn.com/y",
+        "title": "Common charger rule",
+        "source": "news.example",
+        "url": "https://news.example/y",
         "date": "",
         "authors": [],
-        "text": "Europe will require a common charger.",
+        "text": "The region will require a common charger.",
     },
 ]
 
@@ -103,7 +103,7 @@ def test_jsonl_in_realtimeqa_format(tmp_path):
     arts, errs = _read(f)
     assert errs == []
     assert [a.id for a in arts] == ["rtqa-aaa", "rtqa-bbb"]
-    assert arts[0].authors == ["Ramishah Maruf"] and arts[0].date == "2022-06-12"
+    assert arts[0].authors == ["Ana Reporter"] and arts[0].date == "2022-06-12"
     assert arts[1].date == ""
 
 

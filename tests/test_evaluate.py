@@ -28,9 +28,9 @@ from tests.news_fixture import write_corpus
 
 
 def test_squad_normalisation_and_answer_metrics():
-    assert normalize("The “Squid Game”!") == "squid game"
-    assert exact_match("the Squid Game.", ["“Squid Game”"]) == 1.0
-    assert exact_match("Squid Games", ["Squid Game"]) == 0.0
+    assert normalize("The “Harbour Lights”!") == "harbour lights"
+    assert exact_match("the Harbour Lights.", ["“Harbour Lights”"]) == 1.0
+    assert exact_match("Harbour Light", ["Harbour Lights"]) == 0.0
     assert f1("the quick brown fox", ["quick fox"]) == pytest.approx(0.8)  # P 2/3, R 1
     assert f1("nothing shared", ["other words"]) == 0.0
     assert contains("It was Dmitry Peskov, they said.", ["Peskov"]) == 1.0
