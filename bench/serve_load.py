@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 from bench.common import ROOT, pct, report_path, table
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import free_port, running_server
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -43,15 +43,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "RAG_DATA_DIR": tmp}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_http(url, proc, seconds=300)
+        cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
+        with running_server(cmd, url, Path(tmp), seconds=300, env=env, cwd=ROOT) as proc:
             client = Client(url, verbose=False)
             seq = []
             for q in questions[:20]:
@@ -88,9 +81,6 @@ def main() -> int:
                 th.join(args.seconds + args.timeout + 30)
             wall = time.perf_counter() - started
             rss_peak = peak_rss_mb(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
     result = {
         "sequential_20": {"p50_s": pct(seq, 50), "p95_s": pct(seq, 95)},

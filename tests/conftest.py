@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,17 @@ def wait_for_http(url: str, proc, log: Path | None = None, seconds: float = 180)
                 tail = log.read_text()[-3000:] if log and log.exists() else ""
                 raise RuntimeError(f"server at {url} did not start\n{tail}") from None
             time.sleep(0.5)
+
+
+@contextmanager
+def running_server(cmd: list[str], ready_url: str, log_dir: Path, seconds: float = 180, **popen):
+    """Start a server process, wait until `ready_url` answers, and stop it afterwards."""
+    log = log_dir / "server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, **popen)
+    try:
+        wait_for_http(ready_url, proc, log, seconds)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,9 +1,7 @@
 """The same ingestion against a real Chroma server started on 127.0.0.1."""
 
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from rag.config import Settings
 from rag.embeddings import LOCAL_DIM, LOCAL_MODEL_NAME
 from rag.ingest import Ingestor
 from rag.store import open_store
-from tests.conftest import CORPUS, free_port
+from tests.conftest import CORPUS, free_port, running_server
 
 pytestmark = pytest.mark.server
 
@@ -24,27 +22,9 @@ def chroma_server(tmp_path_factory):
         exe = Path(shutil.which("chroma") or "chroma")
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    log = open(path / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    import chromadb
-
-    deadline = time.time() + 60
-    while True:
-        try:
-            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-            break
-        except Exception:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"chroma server did not start: {(path / 'server.log').read_text()}")
-            time.sleep(0.3)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
+    cmd = [str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(cmd, f"http://127.0.0.1:{port}/api/v2/heartbeat", path, seconds=60):
+        yield port
 
 
 def test_ingest_into_chroma_server(tmp_path, chroma_server, embed):

@@ -2,7 +2,6 @@
 llama-cpp-python's own server for chat, and a small embeddings server."""
 
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -15,7 +14,7 @@ from rag.engine import Engine
 from rag.ingest import ingest
 from rag.llm import BUNDLED_GGUF, LLMUnavailable
 from rag.metrics import contains
-from tests.conftest import CORPUS, ROOT, free_port, wait_for_http
+from tests.conftest import CORPUS, ROOT, free_port, running_server
 
 pytestmark = pytest.mark.server
 
@@ -23,48 +22,21 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(package_file(*BUNDLED_GGUF)),
-                "--model_alias",
-                "smollm2",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-            ],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_http(f"http://127.0.0.1:{port}/v1/models", proc, log)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=30)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(package_file(*BUNDLED_GGUF)),
+           "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+           "--n_ctx", "2048"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    with running_server(cmd, f"{url}/models", tmp_path_factory.mktemp("llama")):
+        yield url
 
 
 @pytest.fixture(scope="module")
 def embed_server(tmp_path_factory):
     port = free_port()
-    log = tmp_path_factory.mktemp("embed") / "server.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "embed_server.py"), str(port)],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    wait_for_http(f"http://127.0.0.1:{port}/docs", proc, log)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=30)
+    cmd = [sys.executable, str(ROOT / "tests" / "embed_server.py"), str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with running_server(cmd, f"{url}/docs", tmp_path_factory.mktemp("embed"), cwd=ROOT):
+        yield f"{url}/v1"
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 with the real bundled model. Screenshots of each step go to test-artifacts/ui/."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import CORPUS, ROOT, free_port, wait_for_http, write
+from tests.conftest import CORPUS, ROOT, free_port, running_server, write
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "ui"
@@ -49,20 +48,11 @@ def server(tmp_path_factory):
         write(corpus / f.name, f.read_text())
     write(corpus / "gala.md", XSS_ARTICLE)
     port = free_port()
+    cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--corpus", str(corpus)]
     env = {**os.environ, "RAG_DATA_DIR": str(data)}
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--corpus", str(corpus)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
     url = f"http://127.0.0.1:{port}"
-    wait_for_http(url, proc, tmp / "serve.log")
-    yield url, tmp
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_server(cmd, url, tmp, env=env, cwd=ROOT):
+        yield url, tmp
 
 
 @pytest.fixture(scope="module")
