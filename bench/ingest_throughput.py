@@ -41,8 +41,8 @@ def measure(src: Path, limit: int = 0, baseline: bool = True) -> dict:
         for a in read_sources([src], 10**8):
             assert isinstance(a, Article)
             articles.append(a)
-            text = clean_text(a.text)
-            p = _Pending(a, a.fingerprint(), text, chunker.split(text), False)
+            a.text = clean_text(a.text)
+            p = _Pending(a, a.fingerprint(), chunker.split(a.text), False)
             texts += [n.get_content(metadata_mode="embed") for n in chunk_nodes(p)]
         n = len(texts)
 

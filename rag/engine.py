@@ -30,7 +30,7 @@ from rag.llm import LLMUnavailable, describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
-from rag.text import expected_answer_type, has_answer_type, terms
+from rag.text import expected_answer_type, has_answer_type, strip_markers, terms
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class Engine:
         unsupported = replaced > 0 and replaced >= len(split_answer(draft))
         if (
             not citations
-            or not has_answer_type(_strip_markers(text), kind, standalone)
+            or not has_answer_type(strip_markers(text), kind, standalone)
             or (unsupported and best < self.settings.confident_relevance)
         ):
             yield self._refusal(q, standalone, passages, timings, t0, retrieved)
@@ -311,7 +311,7 @@ class Engine:
         lines = []
         for user, assistant in recent:
             lines.append(f"User: {user}")
-            lines.append(f"Assistant: {_strip_markers(assistant)[:300]}")
+            lines.append(f"Assistant: {strip_markers(assistant)[:300]}")
         messages = self.prompts["condense"].format_messages(
             history="\n".join(lines), question=question
         )
@@ -360,11 +360,7 @@ class Engine:
 
 def _quoted_sentences(answer: str) -> list[str]:
     """Sentences an earlier answer gave, so "who else?" prefers new ones."""
-    plain = _strip_markers(answer)
+    plain = strip_markers(answer)
     return [" ".join(q.split()) for q in re.findall(r"“([^”]+)”", plain)] + [
         " ".join(x.split()) for x in re.split(r"(?<=[.!?])\s+", plain) if x
     ]
-
-
-def _strip_markers(text: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", text)

@@ -25,6 +25,7 @@ from rag.metrics import (
     percentile,
     precision_recall,
 )
+from rag.text import strip_markers
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,8 @@ def eval_settings(base: Settings, corpus: Path) -> Settings:
     return base.model_copy(update={"data_dir": data_dir, "llm_temperature": 0.0})
 
 
-def plain_answer(text: str) -> str:
-    import re
-
-    return re.sub(r"\s*\[\d+\]", "", text).strip()
-
-
 def score_item(item: GoldItem, answer: dict, k: int) -> dict:
-    text = plain_answer(answer["answer"])
+    text = strip_markers(answer["answer"])
     refused = bool(answer["refused"])
     row = {
         "id": item.id,
@@ -238,14 +233,14 @@ def judge_item(judge, item: GoldItem, answer: dict) -> dict:
     reference = "; ".join(item.answers) if item.answers else None
     try:
         r = correctness.evaluate(
-            query=item.question, response=plain_answer(answer["answer"]), reference=reference
+            query=item.question, response=strip_markers(answer["answer"]), reference=reference
         )
         out["judge_correctness"] = None if r.score is None else float(r.score) / 5.0
     except Exception as e:  # an unparseable verdict is reported as missing
         log.warning("judge correctness failed on %s: %s", item.id, e)
     try:
         r = faithfulness.evaluate(
-            query=item.question, response=plain_answer(answer["answer"]), contexts=contexts
+            query=item.question, response=strip_markers(answer["answer"]), contexts=contexts
         )
         out["judge_faithful"] = None if r.passing is None else float(r.passing)
     except Exception as e:

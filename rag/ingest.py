@@ -59,8 +59,7 @@ class IngestReport:
 @dataclass
 class _Pending:
     article: Article
-    fingerprint: str
-    text: str  # cleaned
+    fingerprint: str  # of the article with its cleaned text
     chunks: list[Chunk]
     is_update: bool
 
@@ -84,7 +83,7 @@ def chunk_nodes(p: _Pending) -> list[TextNode]:
         "path": a.path,
         "fingerprint": p.fingerprint,
         "n_chunks": len(p.chunks),
-        "article_chars": len(p.text),
+        "article_chars": len(a.text),
     }
     if (num := date_number(a.date)) is not None:
         meta["date_num"] = num
@@ -229,7 +228,7 @@ class Ingestor:
             report.articles.unchanged += 1
             report.chunks.unchanged += old.n_chunks
             return None
-        return _Pending(article, fingerprint, text, self.chunker.split(text), old is not None)
+        return _Pending(article, fingerprint, self.chunker.split(text), old is not None)
 
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
         self._write_started()

@@ -118,12 +118,17 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+def strip_markers(text: str) -> str:
+    """`text` without its [n] / [n, m] citation markers."""
+    return _MARKER.sub("", text).strip()
+
+
 def split_markers(text: str) -> tuple[str, list[int]]:
     """Remove [n] / [n, m] markers from `text`, returning the plain text and the numbers."""
     nums: list[int] = []
     for m in _MARKER.finditer(text):
         nums.extend(int(n) for n in m.group(1).split(","))
-    return _MARKER.sub("", text).strip(), nums
+    return strip_markers(text), nums
 
 
 _MONTHS = frozenset(

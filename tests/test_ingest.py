@@ -143,7 +143,7 @@ def test_half_written_article_is_completed_without_duplicates(tmp_path, ingestor
     (art,) = [a for a in read_sources([CORPUS / "003_ed5bf04dcd149c8e.md"], 10**7)]
     text = clean_text(art.text)
     art.text = text
-    p = _Pending(art, art.fingerprint(), text, ingestor.chunker.split(text), False)
+    p = _Pending(art, art.fingerprint(), ingestor.chunker.split(text), False)
     nodes = [n for n in chunk_nodes(p) if n.metadata["chunk_index"] != 0]
     ingestor.store.upsert(
         ids=[n.node_id for n in nodes],
