@@ -112,7 +112,7 @@ def _print_answer(answer, as_json: bool) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.llm import LLMUnavailable
+    from rag.errors import LLMUnavailable
 
     engine = _engine(args)
     if args.question != "-":
@@ -148,7 +148,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.llm import LLMUnavailable
+    from rag.errors import LLMUnavailable
 
     engine = _engine(args)
     history: list[tuple[str, str]] = []
@@ -356,18 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     from pydantic import ValidationError
 
-    from rag.embeddings import MissingDependency
-    from rag.engine import EmptyStore
-    from rag.llm import LLMUnavailable
-    from rag.store import StoreUnavailable
+    from rag.errors import RagError
 
     try:
         return int(args.func(args) or 0)
-    except (StoreUnavailable, MissingDependency, FileNotFoundError, EmptyStore) as e:
+    except RagError as e:
         print(f"rag: {e}", file=sys.stderr)
-    except LLMUnavailable as e:
+        return e.exit_code
+    except FileNotFoundError as e:
         print(f"rag: {e}", file=sys.stderr)
-        return 3
     except ValidationError as e:  # before ValueError: it is one
         print(f"rag: invalid setting: {e}", file=sys.stderr)
     except ValueError as e:

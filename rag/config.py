@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0, description="tokens shared by neighbours")
     max_article_mb: float = Field(default=5.0, gt=0, description="larger articles are refused")
 
+    # Web sources (feeds and pages given to `rag ingest URL`)
+    web_timeout: float = Field(default=20.0, gt=0, description="seconds per HTTP request")
+    web_max_page_mb: float = Field(default=5.0, gt=0, description="larger responses are refused")
+    web_host_delay: float = Field(
+        default=1.0, ge=0, description="seconds between two requests to the same host"
+    )
+    web_max_redirects: int = Field(default=5, ge=0, le=20)
+    web_user_agent: str = "newsrag/0.1 (+https://github.com/newsrag; question answering over news)"
+    web_respect_robots: bool = True
+
     # Language model
     llm_backend: Backend = "local"
     llm_model: str = Field(

@@ -17,15 +17,12 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from rag.config import Settings
+from rag.errors import MissingDependency
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2-int8"
 LOCAL_DIM = 384
 MAX_TOKENS = 256
 TOKENIZER_PATH = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2" / "tokenizer.json"
-
-
-class MissingDependency(RuntimeError):
-    """An optional package a configured backend needs is not installed."""
 
 
 def package_file(package: str, name: str) -> Path:

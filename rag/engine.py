@@ -24,9 +24,10 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
 from rag.embeddings import VectorCache
+from rag.errors import EmptyStore, InvalidInput, LLMUnavailable
 from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
 from rag.keyword import KeywordIndex
-from rag.llm import LLMUnavailable, describe_llm_error, make_llm
+from rag.llm import describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-class EmptyStore(RuntimeError):
-    """Nothing is indexed yet."""
 
 
 @dataclass
@@ -71,12 +68,12 @@ Turn = tuple[str, str]  # (user question, assistant answer)
 
 def clean_question(question: object) -> str:
     if not isinstance(question, str):
-        raise ValueError("the question must be text")
+        raise InvalidInput("the question must be text")
     q = _CONTROL.sub(" ", question).strip()
     if not q:
-        raise ValueError("the question is empty; ask something about the articles")
+        raise InvalidInput("the question is empty; ask something about the articles")
     if len(q) > MAX_QUESTION_CHARS:
-        raise ValueError(
+        raise InvalidInput(
             f"the question is {len(q)} characters long; keep it under {MAX_QUESTION_CHARS}"
         )
     return q
@@ -102,13 +99,10 @@ class Engine:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, llm=None) -> Engine:
         """Build the engine the settings describe; the LLM loads on first use."""
-        from rag.embeddings import embedding_id, make_embedding
-        from rag.store import open_store
+        from rag.components import build
 
-        settings = settings or Settings()
-        embed = make_embedding(settings)
-        model, dim = embedding_id(embed)
-        return cls(settings, open_store(settings, model, dim), embed, llm=llm)
+        parts = build(settings or Settings())
+        return cls(parts.settings, parts.store, parts.embed, llm=llm)
 
     @property
     def llm(self):

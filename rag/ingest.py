@@ -262,10 +262,9 @@ def ingest(
     prune: bool = False,
     progress: bool = True,
 ) -> IngestReport:
-    from rag.embeddings import embedding_id, make_embedding
-    from rag.store import open_store
+    from rag.components import build
 
-    embed = make_embedding(settings)
-    model, dim = embedding_id(embed)
-    store = open_store(settings, model, dim)
-    return Ingestor(settings, store, embed).run(list(paths), prune=prune, progress=progress)
+    parts = build(settings)
+    return Ingestor(settings, parts.store, parts.embed).run(
+        list(paths), prune=prune, progress=progress
+    )

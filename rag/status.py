@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rag.config import Settings
-from rag.embeddings import embedding_id, make_embedding
-from rag.store import ArticleStore, open_store
+from rag.store import ArticleStore
 
 
 def status(settings: Settings) -> dict:
-    model, dim = embedding_id(make_embedding(settings))
-    return describe(open_store(settings, model, dim))
+    from rag.components import build
+
+    return describe(build(settings).store)
 
 
 def describe(store: ArticleStore) -> dict:

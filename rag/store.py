@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.config import Settings
+from rag.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 PAGE = 1000  # rows per request when reading the whole collection
-
-
-class StoreUnavailable(RuntimeError):
-    """The Chroma server cannot be reached, or the local store cannot be opened."""
 
 
 def make_chroma_client(settings: Settings):
