@@ -1,0 +1,868 @@
+"""Read news from the web: RSS/Atom feeds and pages become Articles, politely and safely.
+
+`WebReader(settings, cache_dir).read(urls)` yields an `Article` per story and a `ReadError` per
+URL that failed (with its reason), like `read_sources` does for files. A feed URL yields the
+article behind each entry; a page URL yields that page. Feed or page is decided by the response's
+content type and its first bytes, never by the URL.
+
+Identity: an article's id and url are its canonical URL (the page's `<link rel=canonical>` when it
+is on the same site, else the URL after redirects), normalised: lower-case scheme and host, no
+default port, no fragment, no tracking parameters, sorted query. The same story reached twice in
+one run (from a feed and directly, through redirects, with `utm_*` tags) is yielded once.
+`path` is the URL given to `read`, so that pruning by source keeps what each feed still lists.
+
+Politeness and safety: only http(s), also for feed links and redirect targets; redirects bounded
+(`web_max_redirects`) with loop detection; one deadline (`web_timeout`) covers a URL's whole
+fetch, redirects included; bodies are streamed and abandoned at `web_max_page_mb` (counted after
+decompression, so a small compressed bomb cannot expand in memory); `web_host_delay` seconds pass
+between the end of one request and the start of the next to the same host (longer when robots.txt
+asks with Crawl-delay); robots.txt is honoured (RFC 9309: 4xx means no rules, 5xx or unreachable
+means keep out for now), fetched with the same client and cached for a day.
+
+Cache (`cache_dir/cache.sqlite3`, sqlite in WAL mode so a `watch` and an `ingest` can share it):
+- every 200 response keeps its ETag/Last-Modified, and the next run asks conditionally; a 304
+  answer reuses what the cache kept: the entry list of a feed, the extracted article of a page;
+- a feed entry whose page was read before, and whose entry (dates and title) is unchanged, is not
+  requested at all: a second run over an unchanged feed costs one 304 and no page fetch;
+- the extracted article (zlib-compressed JSON, a few kB) is kept rather than only the validators,
+  so that an unchanged story is still yielded: `--prune` then keeps it, and the ingestor's
+  fingerprint check makes it cost nothing. Rows not used for `CACHE_KEEP_DAYS` are dropped;
+- a cache that cannot be read is moved aside with a warning and the run goes on without it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import json
+import logging
+import re
+import sqlite3
+import time
+import urllib.robotparser
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from rag.articles import Article, ReadError, normalise_date
+from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+HTTP_SCHEMES = frozenset({"http", "https"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Query parameters that only say where a click came from; they never change the story.
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl"}
+    | {"ocid", "cmpid", "ncid", "sr_share", "smid", "mkt_tok", "__twitter_impression"}
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
+
+FEED_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+xml"}
+)
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types whose body must be looked at to know what it is (servers label feeds as any of these).
+SNIFF_TYPES = frozenset(
+    {"application/xml", "text/xml", "text/plain", "application/octet-stream", ""}
+)
+# WHATWG mime sniffing looks for a feed's root element within the first 512 bytes; an XML
+# declaration, comments or a stylesheet line can come first, so look a little further.
+SNIFF_BYTES = 2048
+FEED_ROOT = re.compile(rb"<(rss|feed|rdf:rdf)[\s>/]")
+HTML_ROOT = re.compile(rb"<(!doctype\s+html|html|head|body)[\s>]")
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+# Browsers (WHATWG Encoding) read these labels as windows-1252, which servers mean by them.
+CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "ascii": "cp1252",
+}
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+STREAM_CHUNK = 64 * 1024
+# RFC 9309 2.5: crawlers must parse at least 500 KiB of robots.txt; the rest may be ignored.
+ROBOTS_MAX_BYTES = 500 * 1024
+# RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours.
+ROBOTS_TTL = 24 * 3600.0
+# A Crawl-delay larger than this is a site asking not to be read; cap it so a run still ends.
+MAX_CRAWL_DELAY = 30.0
+CACHE_FILE = "cache.sqlite3"
+CACHE_KEEP_DAYS = 30  # a feed keeps a story for days, rarely for a month
+# A second process holding the cache (a watch beside an ingest) gets this long to finish a write.
+CACHE_LOCK_SECONDS = 10.0
+
+
+def is_url(s: str) -> bool:
+    """True for anything written as `scheme://...`; non-http(s) schemes are refused when read."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", s.strip()))
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower()
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per story: lower-case scheme and host, no default port, fragment or tracking
+    parameters, sorted query (order never changes what a news page shows)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    query = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def _site(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def _same_site(a: str, b: str) -> bool:
+    """Same host up to `www.` or a subdomain of the other: a canonical link elsewhere is not
+    trusted, since a page could otherwise claim another site's story id and replace it."""
+    x, y = _site(a), _site(b)
+    return x == y or x.endswith("." + y) or y.endswith("." + x)
+
+
+class FetchError(Exception):
+    """A URL that could not be read; the message says why and what to do."""
+
+    def __init__(self, reason: str, status: int = 0) -> None:
+        super().__init__(reason)
+        self.status = status  # the HTTP status when the server answered with an error
+
+
+@dataclass
+class _Response:
+    url: str  # after redirects
+    status: int  # 200 or 304
+    content_type: str = ""
+    body: bytes = b""
+    etag: str | None = None
+    modified: str | None = None  # Last-Modified, sent back as If-Modified-Since
+    cached: dict | None = None  # the cache row a 304 confirmed
+
+
+@dataclass
+class _Stats:
+    fetched: int = 0
+    not_modified: int = 0
+    from_cache: int = 0
+    failed: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class _Entry:
+    """What a feed says about one story; kept in the cache so a 304 feed needs no parsing."""
+
+    link: str
+    title: str = ""
+    date: str = ""
+    authors: list[str] = field(default_factory=list)
+    version: str = ""  # changes when the publisher updates the entry
+
+
+class _Cache:
+    """Validators, feed entries and extracted articles by URL, in sqlite; never fatal."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS http (url TEXT PRIMARY KEY, kind TEXT, etag TEXT,"
+        " modified TEXT, payload BLOB, used REAL)",
+        "CREATE TABLE IF NOT EXISTS entries (link TEXT PRIMARY KEY, version TEXT, page TEXT,"
+        " used REAL)",
+    )
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.db: sqlite3.Connection | None = None
+        path = cache_dir / CACHE_FILE if cache_dir is not None else None
+        try:
+            self.db = self._open(path)
+        except sqlite3.Error as e:
+            log.warning(
+                "web cache %s is unreadable (%s); moving it aside and starting anew", path, e
+            )
+            try:
+                if path is not None:
+                    path.replace(path.with_name(f"{CACHE_FILE}.corrupt-{int(time.time())}"))
+                    for extra in ("-wal", "-shm"):
+                        path.with_name(CACHE_FILE + extra).unlink(missing_ok=True)
+                self.db = self._open(path)
+            except (OSError, sqlite3.Error) as e2:
+                log.warning("web cache disabled for this run (%s): every URL is fetched again", e2)
+                self.db = None
+
+    def _open(self, path: Path | None) -> sqlite3.Connection:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            str(path) if path else ":memory:",
+            timeout=CACHE_LOCK_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            for statement in self.SCHEMA:
+                db.execute(statement)
+            stale = time.time() - CACHE_KEEP_DAYS * 86400
+            db.execute("DELETE FROM http WHERE used < ?", (stale,))
+            db.execute("DELETE FROM entries WHERE used < ?", (stale,))
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        if self.db is None:
+            return []
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            log.warning("web cache failed (%s); going on without it for this run", e)
+            self.close()
+            return []
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            self.db = None
+
+    def get(self, url: str) -> dict | None:
+        rows = self._run(
+            "SELECT kind, etag, modified, payload FROM http WHERE url = ?", (canonical_url(url),)
+        )
+        if not rows:
+            return None
+        kind, etag, modified, payload = rows[0]
+        try:
+            value = json.loads(zlib.decompress(payload)) if payload is not None else None
+        except (zlib.error, ValueError, TypeError):
+            log.warning("web cache row for %s is damaged; fetching it again", url)
+            return None
+        return {"kind": kind, "etag": etag, "modified": modified, "value": value}
+
+    def put(self, url: str, kind: str, etag: str | None, modified: str | None, value) -> None:
+        blob = zlib.compress(json.dumps(value, ensure_ascii=False).encode())
+        self._run(
+            "INSERT OR REPLACE INTO http VALUES (?, ?, ?, ?, ?, ?)",
+            (canonical_url(url), kind, etag, modified, blob, time.time()),
+        )
+
+    def touch(self, url: str) -> None:
+        self._run("UPDATE http SET used = ? WHERE url = ?", (time.time(), canonical_url(url)))
+
+    def entry(self, link: str) -> tuple[str, str] | None:
+        rows = self._run("SELECT version, page FROM entries WHERE link = ?", (canonical_url(link),))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def put_entry(self, link: str, version: str, page: str) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
+            (canonical_url(link), version, canonical_url(page), time.time()),
+        )
+
+
+class WebReader:
+    """Turns http(s) URLs (feeds or pages) into Articles; see the module docstring."""
+
+    def __init__(self, settings: Settings, cache_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self.max_bytes = int(settings.web_max_page_mb * 1_000_000)
+        self.stats = _Stats()
+        self._last_request: dict[str, float] = {}  # netloc -> monotonic end of the last request
+        self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
+        self._client: httpx.Client | None = None
+        self._cache: _Cache | None = None
+
+    # ---- public
+
+    def read(self, urls: Sequence[str]) -> Iterator[Article | ReadError]:
+        """Yield each story behind `urls` once, and a ReadError for each URL that failed."""
+        self.stats = _Stats()
+        seen_ids: set[str] = set()
+        # request URL -> ("ok", article id) or ("error", reason): nothing is fetched twice a run
+        done: dict[str, tuple[str, str]] = {}
+        started = time.perf_counter()
+        with httpx.Client(
+            follow_redirects=False,  # followed by hand: every target is checked and counted
+            headers={"User-Agent": self.settings.web_user_agent},
+            timeout=self.settings.web_timeout,
+        ) as client:
+            self._client = client
+            self._cache = _Cache(self.cache_dir)
+            try:
+                for raw in urls:
+                    given = raw.strip()
+                    for item in self._read_one(given, done):
+                        if isinstance(item, ReadError):
+                            self.stats.failed += 1
+                            yield item
+                        elif item.id in seen_ids:
+                            self.stats.duplicates += 1
+                            log.info("%s: same story as an earlier URL, read once", item.url)
+                        else:
+                            seen_ids.add(item.id)
+                            yield item
+            finally:
+                self._cache.close()
+                self._client = None
+        s = self.stats
+        log.info(
+            "web: %d fetched, %d not modified, %d from cache, %d duplicates, %d failed in %.1f s",
+            s.fetched,
+            s.not_modified,
+            s.from_cache,
+            s.duplicates,
+            s.failed,
+            time.perf_counter() - started,
+        )
+
+    # ---- one URL given by the user
+
+    def _read_one(self, given: str, done: dict) -> Iterator[Article | ReadError]:
+        if _scheme(given) not in HTTP_SCHEMES:
+            yield ReadError(given, _scheme_refusal(given, "given"))
+            return
+        key = canonical_url(given)
+        if key in done:
+            status, value = done[key]
+            if status == "error":
+                yield ReadError(given, value)
+            return
+        try:
+            response = self._fetch(given)
+            kind = response.cached["kind"] if response.cached else _kind(response)
+            if kind == "feed":
+                entries = self._feed_entries(response)
+            else:
+                article = self._page_article(response)
+        except FetchError as e:
+            done[key] = ("error", str(e))
+            yield ReadError(given, str(e))
+            return
+        if kind == "feed":
+            done[key] = ("ok", "")
+            log.info("%s: feed with %d entries", given, len(entries))
+            for entry in entries:
+                yield from self._read_entry(entry, given, done)
+        else:
+            done[key] = ("ok", article.id)
+            article.path = given
+            yield article
+
+    def _read_entry(self, entry: _Entry, feed: str, done: dict) -> Iterator[Article | ReadError]:
+        # Errors carry the feed as path, so that `--prune` keeps what this feed still lists
+        # (the ingestor spares articles whose source failed), and name the entry in the reason.
+        if not entry.link:
+            yield ReadError(feed, f"entry '{entry.title or '?'}' has no link to an article")
+            return
+        if _scheme(entry.link) not in HTTP_SCHEMES:
+            yield ReadError(feed, f"{entry.link}: {_scheme_refusal(entry.link, 'linked')}")
+            return
+        key = canonical_url(entry.link)
+        if key in done:
+            status, value = done[key]
+            if status == "error":
+                yield ReadError(feed, f"{entry.link}: {value}")
+            return
+        article = self._cached_entry(entry)
+        if article is None:
+            try:
+                response = self._fetch(entry.link)
+                article = self._page_article(response)
+            except FetchError as e:
+                done[key] = ("error", str(e))
+                yield ReadError(feed, f"{entry.link}: {e}")
+                return
+            self._cache.put_entry(entry.link, entry.version, response.url)
+        done[key] = ("ok", article.id)
+        yield _with_entry(article, entry, feed)
+
+    def _cached_entry(self, entry: _Entry) -> Article | None:
+        """The article read for this entry before, when the feed says it has not changed."""
+        known = self._cache.entry(entry.link)
+        if known is None or known[0] != entry.version:
+            return None
+        row = self._cache.get(known[1])
+        if row is None or row["kind"] != "page":
+            return None
+        self._cache.touch(known[1])
+        self._cache.put_entry(entry.link, entry.version, known[1])
+        self.stats.from_cache += 1
+        log.debug("%s: unchanged in its feed, not fetched", entry.link)
+        return Article(**row["value"])
+
+    # ---- feeds and pages
+
+    def _feed_entries(self, response: _Response) -> list[_Entry]:
+        if response.cached:
+            return [_Entry(**e) for e in response.cached["value"]]
+        import feedparser  # imported late: only feeds need it
+
+        # A stream, never bytes or str: feedparser opens a str that looks like a URL or a file
+        # name itself, which would bypass every check here.
+        parsed = feedparser.parse(
+            io.BytesIO(response.body),
+            response_headers={
+                "content-type": response.content_type,
+                "content-location": response.url,
+            },
+        )
+        if parsed.bozo and not parsed.entries:
+            raise FetchError(
+                f"not a valid RSS or Atom feed ({_bozo_reason(parsed.bozo_exception)}); "
+                "check the URL, or ask the site to fix its feed"
+            )
+        if parsed.bozo:
+            log.warning(
+                "%s: feed is malformed (%s); reading the %d entries that could be recovered",
+                response.url,
+                _bozo_reason(parsed.bozo_exception),
+                len(parsed.entries),
+            )
+        entries = [_entry(e, response.url) for e in parsed.entries]
+        self._store(response, "feed", [asdict(e) for e in entries])
+        return entries
+
+    def _page_article(self, response: _Response) -> Article:
+        if response.cached:
+            if response.cached["kind"] != "page":
+                raise FetchError("a feed, where a page was expected (feeds do not nest)")
+            return Article(**response.cached["value"])
+        kind = _kind(response)
+        if kind != "page":
+            raise FetchError("a feed, where a page was expected (feeds do not nest)")
+        article = _extract(decode_html(response.body, response.content_type), response.url)
+        value = asdict(article)
+        value.pop("path")
+        self._store(response, "page", value)
+        return article
+
+    def _store(self, response: _Response, kind: str, value) -> None:
+        self._cache.put(response.url, kind, response.etag, response.modified, value)
+
+    # ---- HTTP
+
+    def _fetch(self, url: str) -> _Response:
+        """GET `url` following at most `web_max_redirects` checked redirects, within one
+        `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms."""
+        s = self.settings
+        budget = s.web_timeout  # network time left; waiting for politeness does not count
+        chain = [canonical_url(url)]
+        current = url
+        while True:
+            if s.web_respect_robots:
+                self._check_robots(current)
+            cached = self._cache.get(current)
+            headers = {"Accept": ACCEPT}
+            if cached and cached["etag"]:
+                headers["If-None-Match"] = cached["etag"]
+            if cached and cached["modified"]:
+                headers["If-Modified-Since"] = cached["modified"]
+            self._wait_for_host(current)
+            started = time.monotonic()
+            try:
+                response, location = self._request(current, headers, started + budget)
+            finally:
+                self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
+                budget -= time.monotonic() - started
+            if location is None:
+                if response.status == 304:
+                    if cached is None:
+                        raise FetchError("the server answered 304 to a plain request")
+                    self.stats.not_modified += 1
+                    self._cache.touch(current)
+                    response.cached = cached
+                else:
+                    self.stats.fetched += 1
+                return response
+            target = urljoin(current, location)
+            if _scheme(target) not in HTTP_SCHEMES:
+                raise FetchError(
+                    f"redirected to {target[:200]}; only http(s) redirects are followed"
+                )
+            key = canonical_url(target)
+            if key in chain:
+                raise FetchError(f"redirect loop: {' -> '.join(chain + [key])}")
+            chain.append(key)
+            if len(chain) - 1 > s.web_max_redirects:
+                raise FetchError(
+                    f"more than {s.web_max_redirects} redirects (RAG_WEB_MAX_REDIRECTS); "
+                    f"last at {target[:200]}"
+                )
+            current = target
+
+    def _request(
+        self, url: str, headers: dict[str, str], deadline: float, limit: int | None = None
+    ) -> tuple[_Response, str | None]:
+        """One request: the response (body only for 2xx) and the redirect target, if any.
+        With `limit`, a longer body is cut there instead of refused (robots.txt)."""
+        assert self._client is not None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(self._timeout_reason())
+        started = time.monotonic()
+        received = 0
+        status = 0
+        try:
+            with self._client.stream("GET", url, headers=headers, timeout=left) as r:
+                status = r.status_code
+                if status in REDIRECT_STATUSES:
+                    location = r.headers.get("location")
+                    if not location:
+                        raise FetchError(f"HTTP {status} redirect without a Location header")
+                    return _Response(url, status), location
+                if status == 304:
+                    return _Response(url, 304), None
+                if not 200 <= status < 300 or status in (204, 206):
+                    raise FetchError(_status_reason(r), status)
+                ctype = r.headers.get("content-type", "")
+                _refuse_early(ctype)
+                max_bytes = limit or self.max_bytes
+                declared = r.headers.get("content-length", "")
+                if limit is None and declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchError(_size_reason(int(declared), max_bytes, self.settings))
+                chunks: list[bytes] = []
+                for chunk in r.iter_bytes(STREAM_CHUNK):  # decompressed: limits the real size
+                    received += len(chunk)
+                    if received > max_bytes:
+                        if limit is not None:
+                            chunks.append(chunk[: len(chunk) - (received - max_bytes)])
+                            break
+                        raise FetchError(_size_reason(received, max_bytes, self.settings, True))
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:  # a server dripping bytes slowly
+                        raise FetchError(self._timeout_reason())
+                body = b"".join(chunks)
+                etag, modified = r.headers.get("etag"), r.headers.get("last-modified")
+                return _Response(url, status, ctype, body, etag, modified), None
+        except httpx.TimeoutException:
+            raise FetchError(self._timeout_reason()) from None
+        except httpx.HTTPError as e:
+            raise FetchError(_transport_reason(e)) from None
+        finally:
+            log.info(
+                "GET %s -> %s, %s, %d ms",
+                url,
+                status or "no answer",
+                _size(received),
+                (time.monotonic() - started) * 1000,
+            )
+
+    def _timeout_reason(self) -> str:
+        return (
+            f"no complete answer within {self.settings.web_timeout:g} s (RAG_WEB_TIMEOUT); "
+            "the site may be slow or down: try again later or raise the timeout"
+        )
+
+    def _wait_for_host(self, url: str) -> None:
+        netloc = urlsplit(url).netloc.lower()
+        last = self._last_request.get(netloc)
+        if last is None:
+            return
+        delay = self.settings.web_host_delay
+        rules = self._robots.get(_origin(url))
+        if rules and rules[0] is not None:
+            crawl_delay = rules[0].crawl_delay(self.settings.web_user_agent)
+            if crawl_delay:
+                delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
+        pause = last + delay - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+
+    # ---- robots.txt
+
+    def _check_robots(self, url: str) -> None:
+        origin = _origin(url)
+        if origin not in self._robots:
+            self._robots[origin] = self._load_robots(origin)
+        rules, unreachable = self._robots[origin]
+        if rules is None:
+            raise FetchError(
+                f"{origin}/robots.txt could not be read ({unreachable}), so the site is treated "
+                "as closed to robots for now (RFC 9309); try again later"
+            )
+        if not rules.can_fetch(self.settings.web_user_agent, url):
+            raise FetchError(
+                f"{origin}/robots.txt does not allow this page to robots; it is not read "
+                "(set RAG_WEB_RESPECT_ROBOTS=false only with the site's permission)"
+            )
+
+    def _load_robots(self, origin: str) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
+        """Rules for `origin`: from the cache when under a day old, else fetched."""
+        key = f"{origin}/robots.txt"
+        cached = self._cache.get(key)
+        text: str | None = None
+        if (
+            cached
+            and cached["kind"] == "robots"
+            and time.time() - cached["value"]["at"] < ROBOTS_TTL
+        ):
+            text = cached["value"]["text"]
+        else:
+            try:
+                response = self._robots_response(key)
+            except FetchError as e:
+                if 400 <= e.status < 500:  # RFC 9309 2.3.1.3: "unavailable" means no rules
+                    text = ""
+                else:  # 2.3.1.4: "unreachable" means disallow everything
+                    return None, str(e)
+            else:
+                text = decode_text(response.body, response.content_type)
+            self._cache.put(key, "robots", None, None, {"text": text, "at": time.time()})
+        rules = urllib.robotparser.RobotFileParser(key)
+        rules.parse(text.splitlines())
+        return rules, ""
+
+    def _robots_response(self, url: str) -> _Response:
+        # RFC 9309 2.3.1.2: follow at least five redirects; the body is cut at the parse limit.
+        deadline = time.monotonic() + self.settings.web_timeout
+        current = url
+        for _ in range(max(self.settings.web_max_redirects, 5) + 1):
+            self._wait_for_host(current)
+            try:
+                response, location = self._request(
+                    current, {"Accept": "text/plain, */*;q=0.5"}, deadline, limit=ROBOTS_MAX_BYTES
+                )
+            finally:
+                self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
+            if location is None:
+                return response
+            current = urljoin(current, location)
+            if _scheme(current) not in HTTP_SCHEMES:
+                raise FetchError(f"robots.txt redirected to {current[:200]}")
+        raise FetchError("robots.txt redirected too often")
+
+
+ACCEPT = (
+    "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
+    "application/xml;q=0.9,*/*;q=0.5"
+)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _scheme_refusal(url: str, how: str) -> str:
+    scheme = _scheme(url) or "(none)"
+    hint = "; give a local file as a path instead" if scheme == "file" else ""
+    return f"a {scheme}: URL is {how}; only http(s) URLs are read{hint}"
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _refuse_early(content_type: str) -> None:
+    """Refuse what can never be an article before reading its body."""
+    media = _media_type(content_type)
+    if media in FEED_TYPES or media in HTML_TYPES or media in SNIFF_TYPES:
+        return
+    if media.endswith("+xml") or media.startswith("text/"):
+        return  # sniffed once read
+    raise FetchError(_not_readable(media, b""))
+
+
+def _kind(response: _Response) -> str:
+    """'feed' or 'page' from the content type and, where servers are vague, the first bytes."""
+    media = _media_type(response.content_type)
+    head = response.body[:SNIFF_BYTES].lower()
+    looks_feed = bool(FEED_ROOT.search(head))
+    looks_html = bool(HTML_ROOT.search(head))
+    if media in FEED_TYPES:
+        return "feed"
+    if media in HTML_TYPES:
+        return "feed" if looks_feed and not looks_html else "page"
+    if media in SNIFF_TYPES or media.endswith("+xml") or media.startswith("text/"):
+        if looks_feed:
+            return "feed"
+        if looks_html:
+            return "page"
+    raise FetchError(_not_readable(media, response.body))
+
+
+def _not_readable(media: str, body: bytes) -> str:
+    head = body[:16].lstrip()
+    if head.startswith(b"%PDF") or media == "application/pdf":
+        what = "a PDF document"
+    elif media.startswith("image/") or head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        what = "an image"
+    elif media.endswith("json") or head[:1] in (b"{", b"["):
+        what = "JSON data"
+    elif media.startswith(("audio/", "video/")):
+        what = "audio or video"
+    elif media.endswith("xml") or head.startswith(b"<?xml"):
+        what = "XML that is not an RSS or Atom feed"
+    else:
+        what = "not a web page"
+    label = media or "no content type"
+    return f"{what} ({label}); only HTML pages and RSS/Atom feeds are read"
+
+
+def _status_reason(r: httpx.Response) -> str:
+    status = r.status_code
+    text = f"HTTP {status} {r.reason_phrase}".strip()
+    if status == 429:
+        return f"{text}: the site asks to slow down; raise RAG_WEB_HOST_DELAY and try later"
+    if status in (401, 403):
+        return f"{text}: the site does not let this page be read"
+    if status in (404, 410):
+        return f"{text}: no such page; check the URL"
+    if status >= 500:
+        return f"{text}: the site failed; try again later"
+    return text
+
+
+def _transport_reason(e: httpx.HTTPError) -> str:
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot connect ({e}); check the address and your network"
+    if isinstance(e, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return f"not a valid http(s) URL ({e})"
+    return f"the connection failed ({type(e).__name__}: {e}); try again later"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _size_reason(n: int, limit: int, settings: Settings, streamed: bool = False) -> str:
+    what = f"over {limit / 1e6:g} MB, stopped reading" if streamed else f"{n / 1e6:.1f} MB"
+    return (
+        f"the response is {what}; over the {settings.web_max_page_mb:g} MB limit "
+        "(raise RAG_WEB_MAX_PAGE_MB if it really is one article)"
+    )
+
+
+def _bozo_reason(exc: object) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+# ---- text
+
+
+def decode_html(body: bytes, content_type: str) -> str:
+    """The page's text: BOM, then the declared charset (header, then <meta>), then UTF-8, then a
+    guess; a charset that does not fit the bytes is skipped rather than trusted."""
+    head = body[:SNIFF_BYTES]
+    meta = META_CHARSET.search(head)
+    return _decode(body, content_type, meta.group(1).decode("ascii", "ignore") if meta else None)
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    return _decode(body, content_type, None)
+
+
+def _decode(body: bytes, content_type: str, meta_charset: str | None) -> str:
+    candidates = [enc for bom, enc in BOMS if body.startswith(bom)]
+    declared = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
+    candidates += [declared.group(1) if declared else "", meta_charset or "", "utf-8"]
+    for name in candidates:
+        name = CHARSET_ALIASES.get(name.lower(), name)
+        if not name:
+            continue
+        try:
+            return body.decode(codecs.lookup(name).name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # a dependency of trafilatura's, but fall back all the same
+        best = None
+    else:
+        best = from_bytes(body).best()
+    if best is not None:
+        return str(best)
+    return body.decode("cp1252", errors="replace")
+
+
+def _extract(html: str, url: str) -> Article:
+    import trafilatura  # imported late: heavy, and only pages need it
+
+    doc = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, include_tables=True
+    )
+    text = (doc.text or "").strip() if doc is not None else ""
+    if not text:
+        raise FetchError(
+            "no article text found on this page (an index page, or one that needs JavaScript)"
+        )
+    canonical = url
+    if doc.url:
+        claimed = urljoin(url, doc.url)
+        if _scheme(claimed) in HTTP_SCHEMES and _same_site(claimed, url):
+            canonical = claimed
+        else:
+            log.debug("%s: canonical link %s is on another site; not used", url, claimed)
+    canonical = canonical_url(canonical)
+    authors = [a.strip() for a in re.split(r"[;,]", doc.author or "") if a.strip()]
+    return Article(
+        id=canonical,
+        text=text,
+        title=(doc.title or "").strip(),
+        source=_site(canonical),
+        url=canonical,
+        date=normalise_date(doc.date),
+        authors=authors,
+    )
+
+
+def _entry(e: dict, feed_url: str) -> _Entry:
+    link = (e.get("link") or "").strip()
+    if link:
+        link = urljoin(feed_url, link)
+    when = e.get("published_parsed") or e.get("updated_parsed")
+    authors = [a.get("name", "").strip() for a in e.get("authors", []) if a.get("name")]
+    if not authors and e.get("author"):
+        authors = [e["author"].strip()]
+    title = (e.get("title") or "").strip()
+    version = "|".join([e.get("updated") or "", e.get("published") or "", title])
+    return _Entry(
+        link=link,
+        title=title,
+        date=time.strftime("%Y-%m-%d", when) if when else "",
+        authors=authors,
+        version=version,
+    )
+
+
+def _with_entry(article: Article, entry: _Entry, feed: str) -> Article:
+    """The page's article with the feed's word on title, date and authors: the publisher wrote
+    those as data for syndication, where a page's are found by heuristics."""
+    return Article(
+        id=article.id,
+        text=article.text,
+        title=entry.title or article.title,
+        source=article.source,
+        url=article.url,
+        date=entry.date or article.date,
+        authors=entry.authors or article.authors,
+        path=feed,
+    )
