@@ -23,6 +23,10 @@ TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+# Elements whose inner text is another document or a fallback a browser does not show as the
+# page; trafilatura's fallback extraction would otherwise take it as article text.
+EMBEDDED_ELEMENTS = ("iframe", "frame", "noscript", "object", "embed", "applet", "template")
+EMBEDDED_XPATH = [f"//{tag}" for tag in EMBEDDED_ELEMENTS]
 
 
 @dataclass
@@ -164,11 +168,16 @@ def split_front_matter(text: str) -> tuple[dict, str]:
 
 def _read_html(html: str, doc_id: str) -> Article:
     import trafilatura  # imported late: it is only needed for HTML
+    from trafilatura.settings import Document
 
     doc = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, with_metadata=True
+        html,
+        include_comments=False,
+        include_tables=True,
+        with_metadata=True,
+        prune_xpath=EMBEDDED_XPATH,
     )
-    if doc is None or not (doc.text or "").strip():
+    if not isinstance(doc, Document) or not (doc.text or "").strip():
         raise InputError("no article text found in this HTML page")
     return _article_from_fields(
         {
@@ -197,7 +206,9 @@ def _read_jsonl(path: Path, max_bytes: int) -> Iterator[Article | ReadError]:
                 try:
                     row = json.loads(decode(raw))
                 except json.JSONDecodeError as e:
-                    raise InputError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+                    # Some of json's messages end in "at" ("Unterminated string starting at").
+                    what = e.msg.removesuffix(" at")
+                    raise InputError(f"not valid JSON ({what} at column {e.colno})") from None
                 if not isinstance(row, dict):
                     raise InputError("expected a JSON object with a 'text' field")
                 if "id" not in row or row["id"] in (None, ""):

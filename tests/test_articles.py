@@ -153,3 +153,26 @@ def test_missing_and_unsupported_paths(tmp_path):
     assert arts == []
     assert "no such file" in errs[0].reason
     assert "unsupported" in errs[1].reason
+
+
+# --- messages and HTML (issue 10, item 9) ---
+
+
+@pytest.mark.parametrize("bad", ['"unterminated', '{"a": "\x01"}', "{not json"])
+def test_json_errors_read_well(tmp_path, bad):
+    f = write(tmp_path / "bad.jsonl", bad + "\n")
+    (err,) = _read(f)[1]
+    assert " at at " not in err.reason and "at column" in err.reason, err.reason
+
+
+@pytest.mark.parametrize("tag", ["iframe", "noscript", "object", "template"])
+def test_embedded_frames_are_not_article_text(tmp_path, tag):
+    inner = f"<p>INNER_{tag.upper()} fallback text that a browser never shows as the story.</p>"
+    page = (
+        "<html><head><title>Short note</title></head><body><div>"
+        "<p>The council met on Monday and approved the new budget for the harbour.</p>"
+        f"<{tag}>{inner}</{tag}></div></body></html>"
+    )
+    (a,) = _read(write(tmp_path / "note.html", page))[0]
+    assert "approved the new budget" in a.text
+    assert "INNER" not in a.text
