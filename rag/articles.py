@@ -2,11 +2,22 @@
 
 Formats: `.md`/`.markdown`/`.txt` (optional YAML front matter), `.html`/`.htm` (main text only)
 and `.jsonl` (one article a line). Folders are walked recursively; hidden entries are skipped.
+
+An article's id is its front-matter or JSONL `id`; else, for a file, the name of the folder you
+named followed by the path below it, without the extension (`rag ingest news/cnn` reads
+`news/cnn/world/a.md` as `cnn/world/a`; a file named on its own, `news/cnn/a.md`, is `cnn/a`), so
+the same file name in two folders never collides by accident.
+
+Symlinked folders are followed; one leading back inside the folder being read, or to a folder
+already read, is not entered again (that is how loops end). A folder that cannot be read, and a
+symbolic link that leads nowhere, are reported as a ReadError whose `path` is exactly that folder
+(the link's target), so `--prune` can keep every article stored under it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -39,11 +50,13 @@ class Article:
     date: str = ""  # YYYY-MM-DD when known
     authors: list[str] = field(default_factory=list)
     path: str = ""  # the file it came from
+    line: int | None = None  # its line in a JSONL file
 
     def fingerprint(self) -> str:
         """Content hash: a change to the text or any field re-indexes the article."""
         data = asdict(self)
-        data.pop("path")
+        data.pop("path")  # where it came from is not content
+        data.pop("line")
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -55,8 +68,11 @@ class ReadError:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.reason}"
+        return f"{place(self.path, self.line)}: {self.reason}"
+
+
+def place(path: str, line: int | None) -> str:
+    return f"{path}:{line}" if line is not None else path
 
 
 class InputError(Exception):
@@ -64,28 +80,124 @@ class InputError(Exception):
 
 
 def read_sources(paths: Iterable[str | Path], max_bytes: int) -> Iterator[Article | ReadError]:
-    """Yield every article under `paths`, and a ReadError for each file or line that fails."""
+    """Yield every article under `paths`, and a ReadError for each file, line or folder that fails.
+
+    The order is stable: `paths` as given, each folder sorted by name. A file named twice (say a
+    folder and a file in it) is read once. An id that an earlier article of this run already has
+    is a ReadError naming both places; the earlier article keeps the id.
+    """
+    holders: dict[str, str] = {}  # article id -> the place that has it
+    for item in _read_each_file_once(paths, max_bytes):
+        if isinstance(item, Article):
+            where = place(item.path, item.line)
+            first = holders.setdefault(item.id, where)
+            if first != where:
+                yield ReadError(
+                    item.path,
+                    f"duplicate article id '{item.id}': {first} has it already and keeps it; "
+                    "give one of them its own id (the front-matter or JSONL 'id')",
+                    line=item.line,
+                )
+                continue
+        yield item
+
+
+def _read_each_file_once(
+    paths: Iterable[str | Path], max_bytes: int
+) -> Iterator[Article | ReadError]:
+    done: set[str] = set()  # real paths of the files read so far
+
+    def first_time(file: Path) -> bool:
+        real = os.path.realpath(file)
+        if real in done:
+            return False
+        done.add(real)
+        return True
+
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
+        try:
+            is_dir = path.is_dir()
+            exists = is_dir or path.exists()
+        except OSError as e:  # e.g. a parent folder this user may not enter
+            yield ReadError(os.path.realpath(path), f"cannot read: {e.strerror or e}")
+            continue
+        if not exists:
             yield ReadError(str(path), "no such file or folder")
-        elif path.is_dir():
-            for file in walk_folder(path):
-                yield from read_file(file, max_bytes, root=path)
+        elif is_dir:
+            for item in walk_folder(path):
+                if isinstance(item, ReadError):
+                    yield item
+                elif first_time(item):
+                    yield from read_file(item, max_bytes, root=path)
         elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
             yield ReadError(str(path), _unsupported(path))
-        else:
+        elif first_time(path):
             yield from read_file(path, max_bytes, root=path.parent)
 
 
-def walk_folder(folder: Path) -> Iterator[Path]:
-    """Supported files below `folder`, sorted for stable runs; unknown kinds are skipped quietly."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+def walk_folder(folder: Path) -> Iterator[Path | ReadError]:
+    """Supported files below `folder`, sorted for stable runs, and a ReadError for each folder
+    that cannot be read or link that leads nowhere. Unknown kinds are skipped quietly.
+
+    Symlinked folders are followed, each real folder once. Not followed: a link back inside
+    `folder` (its target is read at its own place), and a link to a folder already entered or to
+    one that holds `folder` (both would loop).
+    """
+    top = Path(os.path.realpath(folder))
+    entered = {str(top)}  # real paths of the folders walked or about to be
+    failures: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=failures.append, followlinks=True):
+        yield from map(_folder_error, failures)
+        failures.clear()
+        kept = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            sub = os.path.join(dirpath, name)
+            real = Path(os.path.realpath(sub))
+            if str(real) in entered:
+                continue
+            if os.path.islink(sub) and (real.is_relative_to(top) or top.is_relative_to(real)):
+                log.debug("not following %s: %s is read at its own place, or holds it", sub, real)
+                continue
+            entered.add(str(real))
+            kept.append(name)
+        dirnames[:] = kept
         for name in sorted(filenames):
             p = Path(dirpath, name)
-            if not name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES:
+            if name.startswith("."):
+                continue
+            if p.is_symlink() and not os.path.exists(p):  # dangling, or a loop of links
+                yield ReadError(
+                    os.path.realpath(p),
+                    f"the symbolic link {p} leads here, and there is nothing to read: nothing was "
+                    "read through it, and --prune keeps the articles stored from here; "
+                    "fix the link or remove it",
+                )
+            elif p.suffix.lower() in SUPPORTED_SUFFIXES:
                 yield p
+    yield from map(_folder_error, failures)  # only the last folder's can be left
+
+
+def _folder_error(e: OSError) -> ReadError:
+    folder = os.path.realpath(e.filename) if e.filename else "?"
+    fix = (
+        f"let this user read and enter it (e.g. `chmod -R u+rX {folder}` as its owner)"
+        if e.errno in (errno.EACCES, errno.EPERM)
+        else "fix it"
+    )
+    return ReadError(
+        folder,
+        f"cannot read this folder ({e.strerror or e}): nothing in it was read, and --prune keeps "
+        f"the articles stored from it; {fix} and ingest again",
+    )
+
+
+def file_id(path: Path, root: Path) -> str:
+    """The id of an article file without an id of its own: the name of the folder you named,
+    then the path below it, without the extension (`cnn/world/2024-01-01`)."""
+    below = path.relative_to(root).with_suffix("").as_posix()
+    name = Path(os.path.abspath(root)).name  # abspath: `.` is named after the working folder
+    return f"{name}/{below}" if name else below
 
 
 def estimate_count(paths: Iterable[str | Path]) -> int:
@@ -93,8 +205,13 @@ def estimate_count(paths: Iterable[str | Path]) -> int:
     total = 0
     for raw in paths:
         path = Path(raw)
-        files = walk_folder(path) if path.is_dir() else [path] if path.is_file() else []
+        try:
+            files = walk_folder(path) if path.is_dir() else [path] if path.is_file() else []
+        except OSError:  # reported when it is read
+            files = []
         for f in files:
+            if isinstance(f, ReadError):
+                continue
             if f.suffix.lower() in JSONL_SUFFIXES:
                 try:
                     with open(f, "rb") as fh:
@@ -121,14 +238,14 @@ def read_file(path: Path, max_bytes: int, root: Path) -> Iterator[Article | Read
                 "article (raise RAG_MAX_ARTICLE_MB if it really is one article)"
             )
         text = decode(path.read_bytes())
-        doc_id = path.relative_to(root).with_suffix("").as_posix()
+        doc_id = file_id(path, root)
         article = _read_html(text, doc_id) if suffix in HTML_SUFFIXES else _read_text(text, doc_id)
-        article.path = str(path.resolve())
+        article.path = os.path.realpath(path)
         yield article
     except InputError as e:
-        yield ReadError(str(path.resolve()), str(e))
+        yield ReadError(os.path.realpath(path), str(e))
     except OSError as e:
-        yield ReadError(str(path.resolve()), f"cannot read: {e.strerror or e}")
+        yield ReadError(os.path.realpath(path), f"cannot read: {e.strerror or e}")
 
 
 def decode(data: bytes) -> str:
@@ -214,10 +331,11 @@ def _read_jsonl(path: Path, max_bytes: int) -> Iterator[Article | ReadError]:
                 if "id" not in row or row["id"] in (None, ""):
                     row["id"] = _derived_id(path, row)
                 article = _article_from_fields(row)
-                article.path = str(path.resolve())
+                article.path = os.path.realpath(path)
+                article.line = lineno
                 yield article
             except InputError as e:
-                yield ReadError(str(path.resolve()), str(e), line=lineno)
+                yield ReadError(os.path.realpath(path), str(e), line=lineno)
 
 
 def _derived_id(path: Path, row: dict) -> str:
