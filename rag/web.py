@@ -98,6 +98,11 @@ ROBOTS_MAX_BYTES = 500 * 1024
 ROBOTS_TTL = 24 * 3600.0
 # A Crawl-delay larger than this is a site asking not to be read; cap it so a run still ends.
 MAX_CRAWL_DELAY = 30.0
+# Publication date, not last change; and only from markup and URL: a free-text search finds
+# "since 2009" in a story and takes it for the date.
+DATE_PARAMS = {"original_date": True, "extensive_search": False}
+# Less main text than a sentence or two is a page's navigation, not an article.
+MIN_ARTICLE_CHARS = 100
 CACHE_FILE = "cache.sqlite3"
 CACHE_KEEP_DAYS = 30  # a feed keeps a story for days, rarely for a month
 # A second process holding the cache (a watch beside an ingest) gets this long to finish a write.
@@ -312,6 +317,7 @@ class WebReader:
             follow_redirects=False,  # followed by hand: every target is checked and counted
             headers={"User-Agent": self.settings.web_user_agent},
             timeout=self.settings.web_timeout,
+            event_hooks={"response": [_check_redirect]},
         ) as client:
             self._client = client
             self._cache = _Cache(self.cache_dir)
@@ -665,6 +671,20 @@ ACCEPT = (
 )
 
 
+def _check_redirect(response: httpx.Response) -> None:
+    """Refuse a redirect to another scheme before httpx parses its target (it raises on some,
+    such as `javascript:`, even when it does not follow redirects)."""
+    if response.status_code not in REDIRECT_STATUSES or "location" not in response.headers:
+        return
+    target = urljoin(str(response.request.url), response.headers["location"].strip())
+    if _scheme(target) not in HTTP_SCHEMES:
+        raise FetchError(f"redirected to {target[:200]}; only http(s) redirects are followed")
+    try:
+        httpx.URL(target)
+    except httpx.InvalidURL as e:
+        raise FetchError(f"redirected to an invalid URL {target[:200]!r} ({e})") from None
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
@@ -807,12 +827,18 @@ def _extract(html: str, url: str) -> Article:
     import trafilatura  # imported late: heavy, and only pages need it
 
     doc = trafilatura.bare_extraction(
-        html, url=url, with_metadata=True, include_comments=False, include_tables=True
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        date_extraction_params=DATE_PARAMS,
     )
     text = (doc.text or "").strip() if doc is not None else ""
-    if not text:
+    if len(text) < MIN_ARTICLE_CHARS:
         raise FetchError(
-            "no article text found on this page (an index page, or one that needs JavaScript)"
+            f"no article text found on this page ({len(text)} characters; an index page, or "
+            "one that needs JavaScript)"
         )
     canonical = url
     if doc.url:
@@ -838,12 +864,13 @@ def _entry(e: dict, feed_url: str) -> _Entry:
     link = (e.get("link") or "").strip()
     if link:
         link = urljoin(feed_url, link)
-    when = e.get("published_parsed") or e.get("updated_parsed")
+    when = dict.get(e, "published_parsed") or dict.get(e, "updated_parsed")
     authors = [a.get("name", "").strip() for a in e.get("authors", []) if a.get("name")]
     if not authors and e.get("author"):
         authors = [e["author"].strip()]
     title = (e.get("title") or "").strip()
-    version = "|".join([e.get("updated") or "", e.get("published") or "", title])
+    # dict.get: feedparser's own get maps "updated" to "published", with a warning.
+    version = "|".join([dict.get(e, "updated") or "", dict.get(e, "published") or "", title])
     return _Entry(
         link=link,
         title=title,
