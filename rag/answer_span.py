@@ -1,0 +1,596 @@
+"""A short answer copied from the passages: a name, number, date or phrase, with its span.
+
+A 135M model cannot be trusted to write a short answer: asked for "a phrase copied from the
+passages" it mostly restates a sentence or writes "The answer is:". So code proposes and code
+decides. Candidate spans are cut from the passages with regular patterns (capitalised names,
+numbers with their units, dates, quoted titles, noun phrases); the question's wh-phrase says
+which kinds can answer it ("who" wants a person, "how many" a number); and the survivors are
+ranked by
+
+- the model's own log-likelihood of the span as its whole reply, given the question and the
+  passages (the prompt is evaluated once; each candidate costs a few tokens),
+- whether the model's free-text draft mentions the span,
+- where the span sits: in a relevant sentence, near the question's words, repeated across
+  passages.
+
+The text shown is always `article[start:end]` of a passage, so it is verbatim by construction.
+`bench/short_answer_study.py` measures each option on RealTime QA dev.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from rag.metrics import normalize
+from rag.text import sentence_spans, terms
+
+# ---------------------------------------------------------------------------------------------
+# What the question asks for
+
+PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, PHRASE = (
+    "person",
+    "place",
+    "org",
+    "title",
+    "number",
+    "date",
+    "thing",
+    "phrase",
+)
+NAME_KINDS = frozenset({PERSON, PLACE, ORG, TITLE})
+
+# Head nouns of "which X" / "what X" questions, by the kind of answer they ask for.
+_HEADS = {
+    PLACE: """country countries nation nations state states city cities continent region area
+        island county province park town capital location territory place places neighborhood
+        district border sea river ocean""",
+    ORG: """team teams company companies airline airlines school university college group
+        organization chain retailer network party agency brand club firm bank automaker store
+        stores league carrier manufacturer restaurant restaurants publication newspaper""",
+    PERSON: """person people celebrity star player singer actor actress official leader
+        president politician athlete head senator ceo rapper lawmaker coach judge member
+        executive musician artist author candidate governor minister justice driver""",
+    TITLE: """show movie film series book song album mission role title character program""",
+    NUMBER: """magnitude percentage percent number amount price cost age figure total rate
+        temperature score sum fine salary""",
+    DATE: """date day year month time week""",
+}
+_HEAD_KIND = {w: kind for kind, words in _HEADS.items() for w in words.split()}
+
+_NUMBER_Q = re.compile(
+    r"\bhow\s+(many|much|old|long|far|big|high|tall|fast)\b|\bwhat\s+(percentage|percent)\b",
+    re.I,
+)
+_PHRASE_ENDS = frozenset(
+    """is are was were be been did does do has have had will would can could should may might
+    of in on for to from at by with that who which whose it its he she they this these""".split()
+)
+_WHAT_BE_THE = re.compile(
+    r"\bwhat\s+(?:is|was|are|were)\s+(?:the|its|his|her|their)\s+([\w’'-]+)", re.I
+)
+
+
+def question_kind(question: str) -> str:
+    """person, place, org, title, number, date, thing or phrase: what can answer `question`.
+
+    Judged from the wh-phrase of the question's last clause (news-quiz questions often start
+    with a statement and end with the question)."""
+    clause = _TIME_PHRASE.sub(" ", _last_question_clause(question))
+    whs = list(re.finditer(r"\b(who|whom|whose|what|which|when|where|how)\b", clause, re.I))
+    if whs:  # the last wh-word asks; an earlier one is usually a relative ("a man, who ...")
+        clause = clause[whs[-1].start() :]
+    if _NUMBER_Q.search(clause):
+        return NUMBER
+    if re.search(r"\bwhen\b|\b(what|which)\s+(year|date|month|day)\b", clause, re.I):
+        return DATE
+    if re.search(r"\b(who|whom|whose)\b", clause, re.I):
+        return PERSON
+    if re.search(r"\bwhere\b", clause, re.I):
+        return PLACE
+    m = re.match(r"(which|what)\s+(of\s+the\s+following\s+)?", clause, re.I)
+    if m:
+        # The wh-phrase: up to four words, ending before an auxiliary, a preposition or a
+        # past tense ("What country elected", "Which head of state announced").
+        phrase: list[str] = []
+        for w in re.findall(r"[\w’'-]+", clause[m.end() :])[:4]:
+            low = w.lower()
+            if low in _PHRASE_ENDS or (phrase and re.search(r"\w{3,}ed$", low)):
+                break
+            phrase.append(low)
+        for w in reversed(phrase):
+            kind = _HEAD_KIND.get(w) or _HEAD_KIND.get(w.removesuffix("s"))
+            if kind:
+                return kind
+        if phrase:
+            return THING
+    m = _WHAT_BE_THE.search(clause)
+    if m:
+        return _HEAD_KIND.get(m.group(1).lower(), PHRASE)
+    return PHRASE
+
+
+# "this week", "on Tuesday": when the question is set, not what it asks for.
+_TIME_PHRASE = re.compile(
+    r"\b(this|last|next|that|earlier\s+this|later\s+this)\s+(week|weekend|month|year|summer|"
+    r"fall|spring|winter)\b|\bon\s+(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|\b(recently|now|today|so\s+far)\b",
+    re.I,
+)
+
+
+def _last_question_clause(question: str) -> str:
+    spans = sentence_spans(question)
+    for s, e in reversed(spans):
+        if re.search(r"\b(who|whom|whose|what|which|when|where|how|why)\b", question[s:e], re.I):
+            return question[s:e]
+    return question
+
+
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_DATE = re.compile(
+    rf"\b(?:(?:early|mid|late)[- ])?{_MONTH}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b"
+    rf"|\b{_WEEKDAY}\b"
+    r"|\b(?i:next|last|this|later\s+this|early\s+next)\s+(?i:week|month|year|fall|spring|"
+    r"summer|winter|weekend)\b"
+    r"|\b(?:19|20)\d\d\b"
+)
+_NUMBER_WORDS = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty
+    forty fifty sixty seventy eighty ninety hundred thousand million billion trillion dozen
+    dozens half""".split()
+)
+_HAS_NUMBER = re.compile(r"\d")
+
+
+def candidate_kind(text: str) -> str:
+    """The kind of a candidate span, from its form alone: number, date, name or phrase."""
+    t = text.strip()
+    if _DATE.fullmatch(t):
+        return DATE
+    if t[:1].isupper() or t[:1] in '“"‘':
+        return "name"  # "Artemis 1", "BA.5" are names that hold a number
+    words = t.lower().replace("-", " ").split()
+    if _HAS_NUMBER.search(t) or any(w in _NUMBER_WORDS for w in words):
+        return NUMBER
+    return PHRASE
+
+
+def fits_question(question: str, candidate: str | ShortAnswer) -> bool:
+    """Could `candidate` answer `question`, by its kind? "who" needs a name, "how many" a
+    number, "when" a date; and an answer cannot be made only of the question's own words."""
+    text = candidate.text if isinstance(candidate, ShortAnswer) else candidate
+    if not text.strip() or _only_question_words(text, question):
+        return False
+    return _kind_fits(question_kind(question), candidate_kind(text))
+
+
+def _kind_fits(wanted: str, have: str) -> bool:
+    if wanted in NAME_KINDS:
+        return have == "name"
+    if wanted == NUMBER:
+        return have == NUMBER
+    if wanted == DATE:
+        return have == DATE
+    return True  # thing, phrase: any span can be one
+
+
+def _only_question_words(text: str, question: str) -> bool:
+    asked = set(normalize(question).split()) | terms(question)
+    words = normalize(text).split()
+    return all(w in asked or next(iter(terms(w)), w) in asked for w in words)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate spans
+
+_TITLES = r"(?:Mr|Mrs|Ms|Dr|Rep|Sen|Gov|Lt|Gen|Col|St|Jr|Sr|Prof|Rev|Sgt|Capt|Mt|Ft|No)\."
+_TOKEN = re.compile(
+    rf"(?:[A-Z]\.){{2,}}"  # U.S., U.K.
+    rf"|{_TITLES}"  # abbreviations keep their period
+    r"|\$?\d+(?:[.,]\d+)*(?:%|-[a-z]+)?"  # $5.02, 10,000, 60%, 20-for-1 pieces
+    r"|[^\W\d_][\w’'&-]*(?:\.\d+)?",  # words, with hyphens and apostrophes; BA.5
+    re.UNICODE,
+)
+_CONNECTORS = frozenset({"of", "and", "&", "de", "del", "la", "von", "van", "for"})
+_SCALE = frozenset({"million", "billion", "trillion", "thousand", "hundred", "percent"})
+_QUOTED = re.compile(r"[“\"]([^”\"\n]{2,80})[”\"]")
+# A possessive ending is not part of the name: "Sri Lanka's" -> "Sri Lanka".
+_POSSESSIVE = re.compile(r"[’']s?$")
+MAX_NAME_WORDS = 6  # longer capitalised runs are headlines, not names
+MAX_PHRASE_WORDS = 4  # noun phrases longer than this are rarely a quiz answer
+MAX_QUOTE_WORDS = 8  # a longer quotation is speech, not a title
+
+
+@dataclass
+class Candidate:
+    text: str
+    passage: int  # 0-based index into the passages
+    start: int  # offsets in the passage text
+    end: int
+    kind: str
+    sentence: int  # index of its sentence in the passage
+    relevance: float = 0.0  # its sentence's relevance to the question
+    proximity: float = 0.0  # 1 next to a question word, falling with distance
+    count: int = 1  # occurrences across the passages
+    draft: float = 0.0  # share of its words in the model's draft
+    fits: bool = True
+    prior: float = 0.0
+    loglik: float | None = None
+    score: float = 0.0
+    features: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    text: str
+    start: int
+    end: int
+
+
+def _tokens(text: str, base: int) -> list[_Tok]:
+    return [_Tok(m.group(), base + m.start(), base + m.end()) for m in _TOKEN.finditer(text)]
+
+
+def _capitalised(tok: _Tok) -> bool:
+    c = tok.text[:1]
+    return c.isupper() or (c.isdigit() and not tok.text.startswith("$"))
+
+
+def _stopword(word: str) -> bool:
+    from rag.text import _stopwords
+
+    return word.lower() in _stopwords()
+
+
+def _joined(text: str, a: _Tok, b: _Tok) -> bool:
+    """Are two tokens adjacent words of one phrase (only a space or hyphen between)?"""
+    gap = text[a.end : b.start]
+    return gap in {" ", "-", " & "} or (gap == "" and b.text[:1] in "-")
+
+
+def _spans_in_sentence(
+    text: str,
+    s0: int,
+    s1: int,
+    lower_words: frozenset[str] = frozenset(),
+    inner_caps: frozenset[str] = frozenset(),
+) -> list[tuple[int, int, str]]:
+    """(start, end, form) of candidate spans in text[s0:s1]; form is name/number/date/quote/np."""
+    out: list[tuple[int, int, str]] = []
+    toks = _tokens(text[s0:s1], s0)
+    # Capitalised runs, joined by connectors ("Bank of America", "Bed Bath & Beyond"); a
+    # sentence-initial stopword ("The", "In") is not part of a name.
+    i = 0
+    while i < len(toks):
+        if not _capitalised(toks[i]) or (_stopword(toks[i].text) and toks[i].text != "US"):
+            i += 1
+            continue
+        run = [toks[i]]
+        j = i + 1
+        while (
+            j < len(toks)
+            and _joined(text, run[-1], toks[j])
+            or (j < len(toks) and text[run[-1].end : toks[j].start] == " " and toks[j].text == "&")
+        ):
+            t = toks[j]
+            if (
+                _capitalised(t)
+                and not _stopword(t.text)
+                or (
+                    t.text.lower() in _CONNECTORS
+                    and j + 1 < len(toks)
+                    and _joined(text, t, toks[j + 1])
+                    and _capitalised(toks[j + 1])
+                )
+            ):
+                run.append(t)
+            else:
+                break
+            j += 1
+        # A capitalised first word of a sentence that the passages also use in lower case
+        # ("Prices rose") is an ordinary word, not a name.
+        if run[0].start == s0 and (
+            run[0].text.lower() in lower_words or (len(run) == 1 and run[0].text not in inner_caps)
+        ):
+            # Nor is a lone capitalised first word ("Everyone agreed") unless the passages
+            # also capitalise it mid-sentence.
+            run = run[1:]
+            if not run:
+                i = j
+                continue
+        run = run[:MAX_NAME_WORDS]
+        # The whole run and its ends: "UK Prime Minister Boris Johnson" is also "Boris
+        # Johnson", "Yellowstone National Park" also "Yellowstone"; "Sweden and Finland" is
+        # also "Sweden" and "Finland". Inner pieces ("Prime Minister Boris") are not names.
+        pieces: list[list[_Tok]] = [[]]
+        for t in run:
+            if t.text.lower() in {"and"}:  # a list of names, not one name ("&" is in one)
+                pieces.append([])
+            else:
+                pieces[-1].append(t)
+        spans = {(run[0], run[-1])} if run else set()
+        for piece in [run, *pieces] if len(pieces) > 1 else [run]:
+            for k in range(len(piece)):
+                spans.add((piece[k], piece[-1]))
+                spans.add((piece[0], piece[k]))
+        for a, b in spans:
+            if a.text.lower() in _CONNECTORS or b.text.lower() in _CONNECTORS:
+                continue
+            out.append((a.start, b.end, "name"))
+        i = j
+    # Numbers with their currency and scale: "$19 million", "2 million", "60%", "5.9".
+    for k, t in enumerate(toks):
+        word = t.text.lower()
+        if _HAS_NUMBER.search(t.text[:2]) or word in _NUMBER_WORDS - _SCALE:
+            out.append((t.start, t.end, "number"))
+            if k + 1 < len(toks) and toks[k + 1].text.lower() in _SCALE:
+                out.append((t.start, toks[k + 1].end, "number"))
+    for m in _DATE.finditer(text, s0, s1):
+        out.append((m.start(), m.end(), "date"))
+    for m in _QUOTED.finditer(text, s0, s1):
+        inner = m.group(1).strip(" ,.")
+        if 0 < len(inner.split()) <= MAX_QUOTE_WORDS:
+            a = m.start(1) + m.group(1).find(inner)
+            out.append((a, a + len(inner), "quote"))
+    # Noun phrases, roughly: runs of lower-case content words ("baby formula", "heat waves").
+    run: list[_Tok] = []
+    for t in [*toks, None]:
+        if t is not None and _np_word(t.text) and (not run or _joined(text, run[-1], t)):
+            run.append(t)
+            continue
+        for a in range(len(run)):
+            for b in range(a, min(len(run), a + MAX_PHRASE_WORDS)):
+                if not _VERBISH.search(run[b].text):
+                    out.append((run[a].start, run[b].end, "np"))
+        run = [t] if t is not None and _np_word(t.text) else []
+    return out
+
+
+# Past tenses and adverbs end a noun phrase badly ("prices rose", "quickly"): without a
+# tagger, the suffix is the best cheap signal.
+_VERBISH = re.compile(r"\w{3,}(ed|ly)$")
+
+
+def _np_word(word: str) -> bool:
+    return (
+        word[:1].islower()
+        and len(word) > 2
+        and not _stopword(word)
+        and word not in _NUMBER_WORDS
+        and not word.startswith(("http", "www"))
+    )
+
+
+def _sentences_of(p: TextNode) -> list[tuple[int, int, float]]:
+    """(start, end, relevance) of each sentence of the passage, in passage offsets."""
+    base = p.start_char_idx or 0
+    text = p.get_content()
+    meta = p.metadata.get("sentences") or []
+    spans = []
+    for s in meta:
+        a, b = int(s[0]) - base, int(s[1]) - base
+        if 0 <= a < b <= len(text):
+            spans.append((a, b, float(s[2])))
+    if spans:
+        return spans
+    rel = float(p.metadata.get("relevance", 0.0))
+    return [(a, b, rel) for a, b in sentence_spans(text)]
+
+
+def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> list[Candidate]:
+    """Every candidate span of the passages once (by normalised text), at its best occurrence,
+    with the features the rankers use."""
+    wanted = question_kind(question)
+    q_terms = terms(question)
+    found: dict[str, Candidate] = {}
+    nodes = _nodes(passages)
+    lower_words = frozenset(
+        w for p in nodes for w in re.findall(r"\b[a-z][\w’'-]*", p.get_content())
+    )
+    inner_caps = frozenset(
+        m.group(1)
+        for p in nodes
+        for m in re.finditer(r"[\w,;]\s+([A-Z][\w’'&.-]*)", p.get_content())
+    )
+    for pi, p in enumerate(nodes):
+        text = p.get_content()
+        for si, (s0, s1, relevance) in enumerate(_sentences_of(p)):
+            # Where the question's words are in this sentence, for proximity.
+            anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
+            for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
+                span = _POSSESSIVE.sub("", text[a:b]) if form == "name" else text[a:b]
+                span = span.rstrip(".,;:")
+                b = a + len(span)
+                key = normalize(span)
+                if not key or _only_question_words(span, question):
+                    continue
+                kind = candidate_kind(span) if form != "quote" else "name"
+                near = min((abs(x - a) for x in anchors), default=None)
+                proximity = 0.0 if near is None else 1.0 / (1.0 + near / 40.0)
+                c = Candidate(span, pi, a, b, kind, si, relevance, proximity)
+                c.fits = _kind_fits(wanted, kind)
+                old = found.get(key)
+                if old is None:
+                    found[key] = c
+                    continue
+                old.count += 1
+                if (relevance, proximity) > (old.relevance, old.proximity):
+                    c.count = old.count
+                    found[key] = c
+    return list(found.values())
+
+
+def _nodes(passages: Sequence[NodeWithScore | TextNode]) -> list[TextNode]:
+    return [p.node if isinstance(p, NodeWithScore) else p for p in passages]
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking
+
+# Weights of the ranking features, set on RealTime QA dev (bench/short_answer_study.py); they
+# are general preferences (type fit, relevance, draft agreement), not fitted to any item.
+W_RELEVANCE = 1.0
+W_PROXIMITY = 0.5
+W_COUNT = 0.15
+W_DRAFT = 1.0
+W_FITS = 1.0
+W_LOGLIK = 0.5
+MAX_SCORED = 20  # candidates the model scores: each costs a forward pass of a few tokens
+MIN_SCORE = -math.inf
+
+
+def _draft_overlap(c: Candidate, draft_words: set[str]) -> float:
+    words = normalize(c.text).split()
+    return sum(w in draft_words for w in words) / len(words) if words else 0.0
+
+
+def _prior(c: Candidate) -> float:
+    return (
+        W_RELEVANCE * c.relevance
+        + W_PROXIMITY * c.proximity
+        + W_COUNT * math.log(c.count)
+        + W_FITS * (1.0 if c.fits else 0.0)
+    )
+
+
+SHORT_SYSTEM = (
+    "Answer the question with a short phrase copied from the passages: a name, number, date "
+    "or a few words. No sentence."
+)
+SHORT_USER = "Passages:\n{context}\n\nQuestion: {question}"
+
+
+def scoring_messages(
+    question: str, passages: Sequence[NodeWithScore | TextNode]
+) -> list[ChatMessage]:
+    """The prompt the candidates are scored against: the passages, the question, and the reply
+    slot where a short answer goes."""
+    blocks = [f"[{n}] {p.get_content()}" for n, p in enumerate(_nodes(passages), start=1)]
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=SHORT_SYSTEM),
+        ChatMessage(
+            role=MessageRole.USER,
+            content=SHORT_USER.format(context="\n\n".join(blocks), question=question),
+        ),
+    ]
+
+
+@dataclass
+class ShortAnswer:
+    text: str
+    passage: int  # 1-based passage number
+    doc_id: str
+    start: int  # character span in the cleaned article
+    end: int
+    kind: str
+    score: float
+    method: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rank(
+    question: str,
+    passages: Sequence[NodeWithScore | TextNode],
+    draft: str = "",
+    llm=None,
+    *,
+    method: str = "combined",
+    messages: list[ChatMessage] | None = None,
+    max_scored: int = MAX_SCORED,
+) -> list[Candidate]:
+    """Candidates, best first, by `method`:
+
+    - "draft": spans the model's draft mentions, earliest in the draft first (aligning the
+      draft to the passages).
+    - "prior": type fit, sentence relevance, nearness to the question's words, repetition.
+    - "loglik": the model's log-likelihood of each span as its reply (no type filter).
+    - "typed-loglik": the same over the spans that fit the question's kind.
+    - "combined": prior + draft agreement + log-likelihood, over spans that fit.
+    """
+    cands = candidates(question, passages)
+    draft_norm = f" {normalize(draft)} "
+    draft_words = set(draft_norm.split())
+    for c in cands:
+        c.draft = _draft_overlap(c, draft_words)
+        c.prior = _prior(c)
+    if method == "draft":
+        hits = [c for c in cands if f" {normalize(c.text)} " in draft_norm]
+        for c in hits:
+            c.score = -draft_norm.find(f" {normalize(c.text)} ") + 0.01 * len(c.text)
+        return sorted(hits, key=lambda c: -c.score)
+    if method in {"typed-loglik", "combined"}:
+        cands = [c for c in cands if c.fits]
+    pool = sorted(cands, key=lambda c: -(c.prior + W_DRAFT * c.draft))
+    if method == "prior":
+        for c in pool:
+            c.score = c.prior + (W_DRAFT * c.draft if draft else 0.0)
+        return pool
+    if llm is None or not hasattr(llm, "score_continuations"):
+        raise ValueError(f"method {method!r} needs a model that can score continuations")
+    pool = pool[:max_scored]
+    if not pool:
+        return []
+    msgs = messages or scoring_messages(question, passages)
+    scores = llm.score_continuations(msgs, [c.text for c in pool])
+    for c, s in zip(pool, scores, strict=True):
+        c.loglik = s.mean
+        c.features = {"sum": s.total, "tokens": s.tokens}
+        c.score = (
+            c.loglik
+            if method != "combined"
+            else c.prior + W_DRAFT * c.draft + (W_LOGLIK * c.loglik)
+        )
+    return sorted(pool, key=lambda c: -c.score)
+
+
+def short_answer(
+    question: str,
+    passages: Sequence[NodeWithScore | TextNode],
+    draft: str,
+    llm,
+    *,
+    method: str = "combined",
+    messages: list[ChatMessage] | None = None,
+) -> ShortAnswer | None:
+    """The best short answer copied from the passages, or None when no span fits the question.
+
+    The model only ranks; the text returned is always the passage's own text at the span."""
+    nodes = _nodes(passages)
+    ranked = rank(question, nodes, draft, llm, method=method, messages=messages)
+    if not ranked:
+        return None
+    return to_short_answer(ranked[0], nodes, method, question)
+
+
+def to_short_answer(
+    c: Candidate, nodes: Sequence[TextNode], method: str, question: str = ""
+) -> ShortAnswer:
+    """The candidate as the answer shown: the passage's own text at the span."""
+    p = nodes[c.passage]
+    base = p.start_char_idx or 0
+    text = p.get_content()[c.start : c.end]
+    wanted = question_kind(question) if question else PHRASE
+    # A name answering "who" is a person, "which team" an org: the question says which.
+    kind = (wanted if wanted in NAME_KINDS else "name") if c.kind == "name" else c.kind
+    return ShortAnswer(
+        text=text,
+        passage=c.passage + 1,
+        doc_id=p.metadata.get("doc_id", ""),
+        start=base + c.start,
+        end=base + c.end,
+        kind=kind,
+        score=round(float(c.score), 4),
+        method=method,
+    )

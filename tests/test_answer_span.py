@@ -1,0 +1,227 @@
+"""Short answers: copied verbatim from a passage at their exact article span, of the kind the
+question asks for, or none at all. The model (scripted here) only ranks what code proposes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.schema import NodeWithScore, TextNode
+from pydantic import PrivateAttr
+
+from rag.answer_span import (
+    ShortAnswer,
+    candidate_kind,
+    candidates,
+    fits_question,
+    question_kind,
+    short_answer,
+)
+from rag.llm import ContinuationScore
+from rag.text import sentence_spans
+from tests.fakes import FakeLLM
+
+ARTICLE = (
+    "Headline of the day\n\n"
+    "The city council met on Tuesday, July 12, 2022. UK Prime Minister Boris Johnson "
+    "announced his resignation after a wave of departures. Sri Lanka's president fled the "
+    "country as protests grew. Prices rose 60% to $5.02 a gallon, and 2 million baby swings "
+    "were recalled. The hit show “Squid Game” was renewed for a second season. "
+    "The Colorado Avalanche won the Stanley Cup in six games."
+)
+
+
+class ScoringLLM(FakeLLM):
+    """A scripted model that can also score replies: `prefer(reply)` gives each reply's
+    log-likelihood; records the replies it was asked about."""
+
+    _prefer: Callable[[str], float] = PrivateAttr()
+    _scored: list = PrivateAttr(default_factory=list)
+
+    def __init__(self, prefer: Callable[[str], float], reply: str = "") -> None:
+        super().__init__(reply)
+        self._prefer = prefer
+
+    def score_continuations(
+        self, messages: Sequence[ChatMessage], replies: Sequence[str], end_turn: bool = True
+    ) -> list[ContinuationScore]:
+        self._scored.append(list(replies))
+        return [ContinuationScore(self._prefer(r) * max(len(r.split()), 1), len(r.split()) or 1)
+                for r in replies]  # fmt: skip
+
+
+def passages(article: str = ARTICLE, doc_id: str = "doc-1") -> list[NodeWithScore]:
+    """Each sentence after the headline as its own passage, with its article span, as the
+    sentence selector makes them."""
+    out = []
+    for s, e in sentence_spans(article)[1:]:
+        node = TextNode(
+            text=article[s:e],
+            start_char_idx=s,
+            end_char_idx=e,
+            metadata={
+                "doc_id": doc_id,
+                "relevance": 0.5,
+                "sentences": [[s, e, 0.5, article[s:e]]],
+            },
+        )
+        out.append(NodeWithScore(node=node, score=0.5))
+    return out
+
+
+def check_verbatim(ans: ShortAnswer, nodes: list[NodeWithScore], article: str = ARTICLE) -> None:
+    assert article[ans.start : ans.end] == ans.text
+    p = nodes[ans.passage - 1].node
+    assert p.start_char_idx <= ans.start < ans.end <= p.end_char_idx
+    assert ans.doc_id == p.metadata["doc_id"]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who announced his resignation this week?", "person"),
+        ("Which head of state announced his resignation this week?", "person"),
+        ("How many baby swings were recalled?", "number"),
+        ("What percentage of adults disapprove?", "number"),
+        ("When will the loan payments restart?", "date"),
+        ("Where did the launch occur?", "place"),
+        ("What country elected a new leader this week?", "place"),
+        ("Which team won the Stanley Cup?", "org"),
+        ("Which show was renewed for a new season?", "title"),
+        ("Which condiment are shops struggling to stock?", "thing"),
+        ("Police arrested 31 men this week. Where was the event?", "place"),
+        ("The agency announced it will do what this week?", "phrase"),
+    ],
+)
+def test_question_kind(question, kind):
+    assert question_kind(question) == kind
+
+
+def test_candidate_kinds():
+    assert candidate_kind("$19 million") == "number"
+    assert candidate_kind("60%") == "number"
+    assert candidate_kind("July 12, 2022") == "date"
+    assert candidate_kind("next month") == "date"
+    assert candidate_kind("Boris Johnson") == "name"
+    assert candidate_kind("Artemis 1") == "name"  # a name holding a number is a name
+    assert candidate_kind("baby formula") == "phrase"
+
+
+def test_fits_question():
+    assert fits_question("Who resigned?", "Boris Johnson")
+    assert not fits_question("Who resigned?", "60%")
+    assert fits_question("How many swings were recalled?", "2 million")
+    assert not fits_question("How many swings were recalled?", "Boris Johnson")
+    assert fits_question("When did the council meet?", "July 12, 2022")
+    assert not fits_question("When did the council meet?", "baby swings")
+    # Nothing but the question's own words is no answer.
+    assert not fits_question("Which team won the Stanley Cup?", "Stanley Cup")
+    assert not fits_question("Who resigned?", "")
+
+
+def test_candidates_are_names_numbers_dates_titles_and_phrases():
+    texts = {c.text for c in candidates("What happened?", passages())}
+    for expected in [
+        "UK Prime Minister Boris Johnson",
+        "Boris Johnson",
+        "Sri Lanka",  # without the possessive
+        "$5.02",
+        "60%",
+        "2 million",
+        "Squid Game",
+        "July 12, 2022",
+        "Colorado Avalanche",
+        "baby swings",
+    ]:
+        assert expected in texts, expected
+    assert "Sri Lanka's" not in texts
+    assert "Prime Minister Boris" not in texts  # inner pieces of a name are not names
+
+
+@pytest.mark.parametrize("method", ["draft", "prior", "loglik", "typed-loglik", "combined"])
+def test_every_method_returns_a_verbatim_span(method):
+    nodes = passages()
+    llm = ScoringLLM(lambda r: -len(r))
+    ans = short_answer(
+        "Which head of state announced his resignation?",
+        nodes,
+        "Boris Johnson announced it.",
+        llm,
+        method=method,
+    )
+    assert ans is not None and ans.method == method
+    check_verbatim(ans, nodes)
+
+
+def test_the_model_ranks_but_cannot_add_words():
+    nodes = passages()
+    # The scripted model loves a name that is in no passage, and its draft says it.
+    llm = ScoringLLM(lambda r: 0.0 if "Churchill" in r else -5.0)
+    ans = short_answer("Who announced his resignation?", nodes, "Winston Churchill [1]", llm)
+    assert ans is not None and "Churchill" not in ans.text
+    assert all("Churchill" not in r for batch in llm._scored for r in batch)
+    check_verbatim(ans, nodes)
+    # Aligning that draft finds nothing in the passages: no answer rather than a made-up one.
+    assert short_answer("Who resigned?", nodes, "Winston Churchill", llm, method="draft") is None
+
+
+def test_the_models_preference_decides_among_fitting_spans():
+    nodes = passages()
+    llm = ScoringLLM(lambda r: 0.0 if r == "Colorado Avalanche" else -6.0)
+    ans = short_answer("Which team won the championship?", nodes, "", llm)
+    assert ans is not None and ans.text == "Colorado Avalanche"
+    assert ans.kind == "org"
+    check_verbatim(ans, nodes)
+
+
+def test_a_number_question_gets_a_number():
+    nodes = passages()
+    # Even when the model prefers a name, "how many" is answered by a number.
+    llm = ScoringLLM(lambda r: 0.0 if r == "Boris Johnson" else (-1.0 if r == "2 million" else -3))
+    ans = short_answer("How many baby swings were recalled?", nodes, "", llm)
+    assert ans is not None and ans.text == "2 million" and ans.kind == "number"
+    check_verbatim(ans, nodes)
+
+
+def test_none_when_nothing_fits():
+    article = "Intro\n\nThe board met and talked about the weather. Everyone agreed it was nice."
+    nodes = passages(article)
+    llm = ScoringLLM(lambda r: -1.0)
+    assert short_answer("How many people attended?", nodes, "Many people.", llm) is None
+    assert short_answer("When did it meet?", nodes, "", llm) is None
+    assert short_answer("Who chaired the board?", nodes, "", llm) is None
+    assert short_answer("Who chaired the board?", [], "", llm) is None
+
+
+def test_spans_are_in_article_coordinates_with_an_offset_passage():
+    # A passage far into its article: spans must be the article's, not the passage's.
+    article = "x" * 500 + "\n\n" + "The Denver Broncos were sold to a new owner group."
+    nodes = passages(article)
+    llm = ScoringLLM(lambda r: 0.0 if r == "Denver Broncos" else -5.0)
+    ans = short_answer("Which team was sold?", nodes, "", llm)
+    assert ans is not None and ans.text == "Denver Broncos"
+    assert ans.start > 500
+    check_verbatim(ans, nodes, article)
+
+
+@pytest.mark.e2e
+def test_the_bundled_model_picks_the_answer_from_a_small_article():
+    from rag.config import Settings
+    from rag.llm import make_llm
+
+    article = (
+        "Board news\n\n"
+        "The regional transport board met on Monday in Springfield. "
+        "Members elected Maria Delgado as the new chair of the board, replacing Tom Baker. "
+        "Delgado, 54, previously ran the finance office. "
+        "The board also approved 12 new bus routes."
+    )
+    nodes = passages(article)
+    llm = make_llm(Settings())
+    ans = short_answer("Who was elected chair of the board?", nodes, "", llm)
+    assert ans is not None and ans.text == "Maria Delgado", ans
+    check_verbatim(ans, nodes, article)
+    ans = short_answer("How many new bus routes did the board approve?", nodes, "", llm)
+    assert ans is not None and ans.text == "12", ans
+    check_verbatim(ans, nodes, article)
