@@ -169,9 +169,9 @@ def walk_folder(folder: Path) -> Iterator[Path | ReadError]:
             if p.is_symlink() and not os.path.exists(p):  # dangling, or a loop of links
                 yield ReadError(
                     os.path.realpath(p),
-                    f"the symbolic link {p} leads here, and there is nothing to read: nothing was "
-                    "read through it, and --prune keeps the articles stored from here; "
-                    "fix the link or remove it",
+                    f"cannot read: the symbolic link {p} leads here, and nothing is here; "
+                    "nothing was read through it, and --prune keeps the articles stored from "
+                    "here; fix the link or remove it",
                 )
             elif p.suffix.lower() in SUPPORTED_SUFFIXES:
                 yield p
