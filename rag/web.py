@@ -104,6 +104,8 @@ DATE_PARAMS = {"original_date": True, "extensive_search": False}
 # Less main text than a sentence or two is a page's navigation, not an article.
 MIN_ARTICLE_CHARS = 100
 CACHE_FILE = "cache.sqlite3"
+# What the cache keeps of an article: its content, not where this run found it.
+CACHED_FIELDS = ("id", "text", "title", "source", "url", "date", "authors")
 CACHE_KEEP_DAYS = 30  # a feed keeps a story for days, rarely for a month
 # A second process holding the cache (a watch beside an ingest) gets this long to finish a write.
 CACHE_LOCK_SECONDS = 10.0
@@ -309,6 +311,7 @@ class WebReader:
     def read(self, urls: Sequence[str]) -> Iterator[Article | ReadError]:
         """Yield each story behind `urls` once, and a ReadError for each URL that failed."""
         self.stats = _Stats()
+        self._robots = {}  # a site closed by a failing robots.txt gets another chance each run
         seen_ids: set[str] = set()
         # request URL -> ("ok", article id) or ("error", reason): nothing is fetched twice a run
         done: dict[str, tuple[str, str]] = {}
@@ -414,20 +417,20 @@ class WebReader:
         known = self._cache.entry(entry.link)
         if known is None or known[0] != entry.version:
             return None
-        row = self._cache.get(known[1])
+        row = _usable(self._cache.get(known[1]))
         if row is None or row["kind"] != "page":
             return None
         self._cache.touch(known[1])
         self._cache.put_entry(entry.link, entry.version, known[1])
         self.stats.from_cache += 1
         log.debug("%s: unchanged in its feed, not fetched", entry.link)
-        return Article(**row["value"])
+        return row["article"]
 
     # ---- feeds and pages
 
     def _feed_entries(self, response: _Response) -> list[_Entry]:
         if response.cached:
-            return [_Entry(**e) for e in response.cached["value"]]
+            return response.cached["entries"]
         import feedparser  # imported late: only feeds need it
 
         # A stream, never bytes or str: feedparser opens a str that looks like a URL or a file
@@ -459,14 +462,12 @@ class WebReader:
         if response.cached:
             if response.cached["kind"] != "page":
                 raise FetchError("a feed, where a page was expected (feeds do not nest)")
-            return Article(**response.cached["value"])
+            return response.cached["article"]
         kind = _kind(response)
         if kind != "page":
             raise FetchError("a feed, where a page was expected (feeds do not nest)")
         article = _extract(decode_html(response.body, response.content_type), response.url)
-        value = asdict(article)
-        value.pop("path")
-        self._store(response, "page", value)
+        self._store(response, "page", {k: getattr(article, k) for k in CACHED_FIELDS})
         return article
 
     def _store(self, response: _Response, kind: str, value) -> None:
@@ -484,7 +485,7 @@ class WebReader:
         while True:
             if s.web_respect_robots:
                 self._check_robots(current)
-            cached = self._cache.get(current)
+            cached = _usable(self._cache.get(current))
             headers = {"Accept": ACCEPT}
             if cached and cached["etag"]:
                 headers["If-None-Match"] = cached["etag"]
@@ -567,6 +568,9 @@ class WebReader:
                 body = b"".join(chunks)
                 etag, modified = r.headers.get("etag"), r.headers.get("last-modified")
                 return _Response(url, status, ctype, body, etag, modified), None
+        except FetchError as e:
+            status = status or e.status  # a redirect the response hook refused
+            raise
         except httpx.TimeoutException:
             raise FetchError(self._timeout_reason()) from None
         except httpx.HTTPError as e:
@@ -678,11 +682,16 @@ def _check_redirect(response: httpx.Response) -> None:
         return
     target = urljoin(str(response.request.url), response.headers["location"].strip())
     if _scheme(target) not in HTTP_SCHEMES:
-        raise FetchError(f"redirected to {target[:200]}; only http(s) redirects are followed")
+        raise FetchError(
+            f"redirected to {target[:200]}; only http(s) redirects are followed",
+            response.status_code,
+        )
     try:
         httpx.URL(target)
     except httpx.InvalidURL as e:
-        raise FetchError(f"redirected to an invalid URL {target[:200]!r} ({e})") from None
+        raise FetchError(
+            f"redirected to an invalid URL {target[:200]!r} ({e})", response.status_code
+        ) from None
 
 
 def _origin(url: str) -> str:
@@ -858,6 +867,30 @@ def _extract(html: str, url: str) -> Article:
         date=normalise_date(doc.date),
         authors=authors,
     )
+
+
+def _usable(row: dict | None) -> dict | None:
+    """A cache row a 304 can stand for, with its content decoded; else None (asked afresh)."""
+    if row is None:
+        return None
+    if row["kind"] == "page":
+        row["article"] = _article_from_cache(row["value"])
+        return row if row["article"] is not None else None
+    if row["kind"] == "feed":
+        try:
+            row["entries"] = [_Entry(**e) for e in row["value"]]
+        except TypeError:  # written by another version
+            return None
+        return row
+    return None  # robots.txt rules are kept by age, not validators
+
+
+def _article_from_cache(value: dict) -> Article | None:
+    try:
+        article = Article(**{k: value[k] for k in CACHED_FIELDS})
+    except (KeyError, TypeError):  # written by an older version: fetched again
+        return None
+    return article if isinstance(article.text, str) and article.text else None
 
 
 def _entry(e: dict, feed_url: str) -> _Entry:

@@ -173,6 +173,7 @@ def test_rss_feed_yields_each_entry_article(site, settings, tmp_path):
     assert harbour.date == "2024-03-04"
     assert harbour.source == "127.0.0.1"
     assert harbour.path == feed  # pruning by source keeps what the feed lists
+    assert harbour.authors == ["Mara Quill"]
     assert "breakwater" in harbour.text and "Home" not in harbour.text
     bridge = by_title["Council approves new footbridge over the Lenn"]
     assert bridge.url == site.url("/news/bridge.html")  # tracking parameters dropped
@@ -545,3 +546,14 @@ def test_one_log_line_per_fetched_url(site, settings, tmp_path, caplog):
     assert len(lines) == 2  # robots.txt and the page
     assert lines[1].startswith(f"GET {site.url('/news/library.html')} -> 200, ")
     assert lines[1].endswith(" ms")
+
+
+def test_feed_without_validators_still_fetches_no_pages_again(site, settings, tmp_path):
+    add_news(site)
+    feed = site.fixture(
+        "/feed.xml", "feed.rss", content_type="application/rss+xml", validators=False
+    )
+    first, _ = split(reader(settings, tmp_path).read([feed]))
+    second, _ = split(reader(settings, tmp_path).read([feed]))
+    assert len(first) == len(second) == 2
+    assert site.hits["/feed.xml"] == 2 and site.page_requests() == 2
