@@ -480,7 +480,7 @@ class WebReader:
         `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms."""
         s = self.settings
         budget = s.web_timeout  # network time left; waiting for politeness does not count
-        chain = [canonical_url(url)]
+        chain = [_without_fragment(url)]  # exact URLs: /a?utm_source=x -> /a is no loop
         current = url
         while True:
             if s.web_respect_robots:
@@ -513,7 +513,7 @@ class WebReader:
                 raise FetchError(
                     f"redirected to {target[:200]}; only http(s) redirects are followed"
                 )
-            key = canonical_url(target)
+            key = _without_fragment(target)
             if key in chain:
                 raise FetchError(f"redirect loop: {' -> '.join(chain + [key])}")
             chain.append(key)
@@ -692,6 +692,10 @@ def _check_redirect(response: httpx.Response) -> None:
         raise FetchError(
             f"redirected to an invalid URL {target[:200]!r} ({e})", response.status_code
         ) from None
+
+
+def _without_fragment(url: str) -> str:
+    return urlsplit(url)._replace(fragment="").geturl()
 
 
 def _origin(url: str) -> str:

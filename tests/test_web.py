@@ -253,6 +253,10 @@ def test_redirects_within_the_limit_are_followed(site, settings, tmp_path):
     assert errors == []
     assert articles[0].url == site.url("/news/library.html")
     assert articles[0].path == site.url("/r1")
+    # A redirect that only drops tracking parameters is no loop.
+    tagged = site.redirect("/news/library.html?utm_source=feed", "/news/library.html")
+    articles, errors = split(reader(settings, tmp_path / "b").read([tagged]))
+    assert errors == [] and articles[0].url == site.url("/news/library.html")
 
 
 def test_too_many_redirects_and_loops_are_refused(site, settings, tmp_path):
