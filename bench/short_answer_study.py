@@ -26,14 +26,18 @@ from rag.engine import Engine
 from rag.metrics import contains, exact_match, f1, normalize
 from rag.retrieve import Filters
 
-# (name, method, keyword arguments of rank())
+# (name, method, keyword arguments of rank()). The option scored against the QA prompt runs
+# first, right after the draft, whose prompt is then still in the model's cache.
 OPTIONS: list[tuple[str, str, dict]] = [
-    ("a. align draft", "draft", {}),
-    ("b. loglik (all kinds)", "loglik", {}),
-    ("c. type filter + prior", "prior", {}),
-    ("b+c. typed loglik", "typed-loglik", {}),
-    ("d. combined", "combined", {}),
     ("d. combined, QA prompt cached", "combined", {"qa_prompt": True}),
+    ("a. align draft", "draft", {}),
+    ("c. type filter + prior, no model", "prior", {}),
+    ("b. loglik, bare reply", "loglik", {"style": "bare"}),
+    ("b. loglik, reply + end of turn", "loglik", {"style": "eot"}),
+    ("b. loglik, 'The answer is: X.'", "loglik", {"style": "lead"}),
+    ("b+c. typed loglik", "typed-loglik", {"style": "lead"}),
+    ("d. combined", "combined", {"style": "lead"}),
+    ("b+c. typed loglik, calibrated", "typed-loglik", {"style": "lead", "calibrate": True}),
 ]
 
 
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 ranked = rank(q, nodes, draft, llm, method=method, messages=messages)
                 got = to_short_answer(ranked[0], nodes, method, q) if ranked else None
             else:
-                got = short_answer(q, nodes, draft, llm, method=method)
+                got = short_answer(q, nodes, draft, llm, method=method, **kw)
             ms = 1000 * (time.perf_counter() - t)
             text = got.text if got else ""
             r = rows[name]
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert article[got.start : got.end] == got.text, (got, q)
             record[name] = text
         if args.dump:
-            ranked = rank(q, nodes, draft, llm, method="combined", max_scored=40)
+            ranked = rank(q, nodes, draft, llm, method="loglik", max_scored=40)
             record["candidates"] = [
                 {
                     "text": c.text,
@@ -109,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                     "relevance": round(c.relevance, 4),
                     "proximity": round(c.proximity, 4),
                     "count": c.count,
+                    "whole": c.whole,
                     "draft": round(c.draft, 4),
                     "passage": c.passage,
                     "loglik": c.loglik,
-                    **c.features,
+                    "prior": round(c.prior, 4),
                 }
                 for c in ranked
             ]

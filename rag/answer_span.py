@@ -223,6 +223,7 @@ class Candidate:
     proximity: float = 0.0  # 1 next to a question word, falling with distance
     count: int = 1  # occurrences across the passages
     draft: float = 0.0  # share of its words in the model's draft
+    whole: bool = True  # a whole name, not a piece of a longer one
     fits: bool = True
     prior: float = 0.0
     loglik: float | None = None
@@ -326,7 +327,8 @@ def _spans_in_sentence(
         for a, b in spans:
             if a.text.lower() in _CONNECTORS or b.text.lower() in _CONNECTORS:
                 continue
-            out.append((a.start, b.end, "name"))
+            whole = a is run[0] and b is run[-1]
+            out.append((a.start, b.end, "name" if whole else "part"))
         i = j
     # Numbers with their currency and scale: "$19 million", "2 million", "60%", "5.9".
     for k, t in enumerate(toks):
@@ -408,7 +410,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
             # Where the question's words are in this sentence, for proximity.
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
-                span = _POSSESSIVE.sub("", text[a:b]) if form == "name" else text[a:b]
+                span = _POSSESSIVE.sub("", text[a:b]) if form in {"name", "part"} else text[a:b]
                 span = span.rstrip(".,;:")
                 b = a + len(span)
                 key = normalize(span)
@@ -418,6 +420,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 near = min((abs(x - a) for x in anchors), default=None)
                 proximity = 0.0 if near is None else 1.0 / (1.0 + near / 40.0)
                 c = Candidate(span, pi, a, b, kind, si, relevance, proximity)
+                c.whole = form != "part"
                 c.fits = _kind_fits(wanted, kind)
                 old = found.get(key)
                 if old is None:
@@ -445,8 +448,14 @@ W_COUNT = 0.15
 W_DRAFT = 1.0
 W_FITS = 1.0
 W_LOGLIK = 0.5
+W_WHOLE = 0.3
 MAX_SCORED = 20  # candidates the model scores: each costs a forward pass of a few tokens
 MIN_SCORE = -math.inf
+
+
+def can_score(llm) -> bool:
+    """Can `llm` give log-likelihoods of replies (the bundled llama.cpp model can)?"""
+    return callable(getattr(llm, "score_continuations", None))
 
 
 def _draft_overlap(c: Candidate, draft_words: set[str]) -> float:
@@ -460,6 +469,7 @@ def _prior(c: Candidate) -> float:
         + W_PROXIMITY * c.proximity
         + W_COUNT * math.log(c.count)
         + W_FITS * (1.0 if c.fits else 0.0)
+        + W_WHOLE * (1.0 if c.whole else 0.0)
     )
 
 
@@ -483,6 +493,24 @@ def scoring_messages(
             content=SHORT_USER.format(context="\n\n".join(blocks), question=question),
         ),
     ]
+
+
+# How a span is scored as the model's reply. "bare": the span is the whole reply; "eot": and
+# then the turn ends; "lead": after "The answer is:" and followed by "." - the form this model
+# itself uses for short answers, so a span is judged in the words it would write it in.
+STYLES = {
+    "bare": {"lead": "", "end": "", "end_turn": False},
+    "eot": {"lead": "", "end": "", "end_turn": True},
+    "lead": {"lead": "The answer is:", "end": ".", "end_turn": False},
+}
+CALIBRATION_MESSAGES = [ChatMessage(role=MessageRole.USER, content="Answer:")]
+
+
+def _loglik(llm, messages: list[ChatMessage], texts: list[str], style: str) -> list[float]:
+    """Mean log-likelihood per token of each text as the model's reply."""
+    kw = STYLES[style]
+    replies = [f" {t}" if kw["lead"] else t for t in texts]
+    return [s.mean for s in llm.score_continuations(messages, replies, **kw)]
 
 
 @dataclass
@@ -509,6 +537,8 @@ def rank(
     method: str = "combined",
     messages: list[ChatMessage] | None = None,
     max_scored: int = MAX_SCORED,
+    style: str = "lead",
+    calibrate: bool = False,
 ) -> list[Candidate]:
     """Candidates, best first, by `method`:
 
@@ -537,20 +567,26 @@ def rank(
         for c in pool:
             c.score = c.prior + (W_DRAFT * c.draft if draft else 0.0)
         return pool
-    if llm is None or not hasattr(llm, "score_continuations"):
-        raise ValueError(f"method {method!r} needs a model that can score continuations")
+    if not can_score(llm):
+        # A remote model gives no log-likelihoods: rank by the prior and the draft alone.
+        for c in pool:
+            c.score = c.prior + W_DRAFT * c.draft
+        return pool
     pool = pool[:max_scored]
     if not pool:
         return []
     msgs = messages or scoring_messages(question, passages)
-    scores = llm.score_continuations(msgs, [c.text for c in pool])
+    texts = [c.text for c in pool]
+    scores = _loglik(llm, msgs, texts, style)
+    if calibrate:
+        # Subtract how likely the span is with no passages and no question: a common word
+        # is likely anywhere, the answer only here.
+        base = _loglik(llm, CALIBRATION_MESSAGES, texts, style)
+        scores = [s - b for s, b in zip(scores, base, strict=True)]
     for c, s in zip(pool, scores, strict=True):
-        c.loglik = s.mean
-        c.features = {"sum": s.total, "tokens": s.tokens}
+        c.loglik = s
         c.score = (
-            c.loglik
-            if method != "combined"
-            else c.prior + W_DRAFT * c.draft + (W_LOGLIK * c.loglik)
+            c.loglik if method != "combined" else c.prior + W_DRAFT * c.draft + W_LOGLIK * c.loglik
         )
     return sorted(pool, key=lambda c: -c.score)
 
@@ -563,12 +599,13 @@ def short_answer(
     *,
     method: str = "combined",
     messages: list[ChatMessage] | None = None,
+    **kw,
 ) -> ShortAnswer | None:
     """The best short answer copied from the passages, or None when no span fits the question.
 
     The model only ranks; the text returned is always the passage's own text at the span."""
     nodes = _nodes(passages)
-    ranked = rank(question, nodes, draft, llm, method=method, messages=messages)
+    ranked = rank(question, nodes, draft, llm, method=method, messages=messages, **kw)
     if not ranked:
         return None
     return to_short_answer(ranked[0], nodes, method, question)

@@ -130,45 +130,50 @@ class LocalLlamaCpp(CustomLLM):
         )
 
     def score_continuations(
-        self, messages: Sequence[ChatMessage], replies: Sequence[str], end_turn: bool = True
+        self,
+        messages: Sequence[ChatMessage],
+        replies: Sequence[str],
+        *,
+        lead: str = "",
+        end: str = "",
+        end_turn: bool = False,
     ) -> list[ContinuationScore]:
-        """log P(reply | chat prompt) for each reply, as the whole assistant turn.
+        """log P(reply | chat prompt) for each reply, scored as the assistant's turn.
 
-        The prompt is evaluated once (and not at all when a previous generation already left
-        it in the KV cache); each reply then costs one forward pass over its own few tokens.
-        With `end_turn`, the end-of-turn token is scored too, so a reply that stops mid-phrase
-        ("Boris" for "Boris Johnson") is not favoured for being short.
+        `lead` is text the assistant's turn starts with before the reply ("The answer is:");
+        `end` is text scored after each reply ("."), and `end_turn` scores the end-of-turn
+        token too, so that a reply stopping mid-phrase is not favoured for being short.
+        The prompt is evaluated once (not at all when a previous generation left it in the
+        KV cache); each reply then costs one forward pass over its own few tokens.
         """
         from llama_cpp import llama_get_logits_ith
 
         with self._lock:
             llama = self._llama
             prompt = self._chat_prompt_tokens(messages)
-            if (
-                len(prompt)
-                + max((len(self._reply_tokens(r, end_turn)) for r in replies), default=0)
-                > llama.n_ctx()
-            ):
+            if lead:
+                prompt += llama.tokenize(lead.encode("utf-8"), add_bos=False, special=False)
+            reply_tokens = [self._reply_tokens(r + end if r else r, end_turn) for r in replies]
+            if len(prompt) + max(map(len, reply_tokens), default=0) > llama.n_ctx():
                 raise ValueError("prompt and reply do not fit in the context window")
             # Reuse the longest cached prefix; re-evaluate at least the last prompt token so
             # its logits (the first reply token's distribution) are fresh.
             cached = llama.input_ids[: llama.n_tokens].tolist()
             common = 0
-            for a, b in zip(cached, prompt, strict=False):
-                if a != b:
+            for x, y in zip(cached, prompt, strict=False):
+                if x != y:
                     break
                 common += 1
             common = min(common, len(prompt) - 1)
             llama.n_tokens = common
             llama.eval(prompt[common:])
             n_prompt = llama.n_tokens
-            first = _log_softmax(
-                np.ctypeslib.as_array(llama_get_logits_ith(llama._ctx.ctx, -1), (llama.n_vocab(),))
-            )
+            n_vocab = llama.n_vocab()
+            ctx = llama._ctx.ctx
+            first = _log_softmax(np.ctypeslib.as_array(llama_get_logits_ith(ctx, -1), (n_vocab,)))
             scores = []
             try:
-                for reply in replies:
-                    toks = self._reply_tokens(reply, end_turn)
+                for toks in reply_tokens:
                     if not toks:
                         scores.append(ContinuationScore(float("-inf"), 0))
                         continue
@@ -178,9 +183,7 @@ class LocalLlamaCpp(CustomLLM):
                         llama._batch.set_batch(batch=toks[:-1], n_past=n_prompt, logits_all=True)
                         llama._ctx.decode(llama._batch)
                         for i, tok in enumerate(toks[1:]):
-                            row = np.ctypeslib.as_array(
-                                llama_get_logits_ith(llama._ctx.ctx, i), (llama.n_vocab(),)
-                            )
+                            row = np.ctypeslib.as_array(llama_get_logits_ith(ctx, i), (n_vocab,))
                             total += float(_log_softmax(row)[tok])
                     scores.append(ContinuationScore(total, len(toks)))
             finally:

@@ -44,9 +44,10 @@ class ScoringLLM(FakeLLM):
         self._prefer = prefer
 
     def score_continuations(
-        self, messages: Sequence[ChatMessage], replies: Sequence[str], end_turn: bool = True
+        self, messages: Sequence[ChatMessage], replies: Sequence[str], **style
     ) -> list[ContinuationScore]:
-        self._scored.append(list(replies))
+        replies = [r.strip() for r in replies]
+        self._scored.append(replies)
         return [ContinuationScore(self._prefer(r) * max(len(r.split()), 1), len(r.split()) or 1)
                 for r in replies]  # fmt: skip
 
@@ -225,3 +226,11 @@ def test_the_bundled_model_picks_the_answer_from_a_small_article():
     ans = short_answer("How many new bus routes did the board approve?", nodes, "", llm)
     assert ans is not None and ans.text == "12", ans
     check_verbatim(ans, nodes, article)
+
+
+def test_a_model_that_cannot_score_falls_back_to_the_draft_and_the_prior():
+    nodes = passages()
+    llm = FakeLLM("Colorado Avalanche won it.")  # like a remote model: no log-likelihoods
+    ans = short_answer("Which team won the cup?", nodes, "The Colorado Avalanche won. [5]", llm)
+    assert ans is not None and ans.text == "Colorado Avalanche"
+    check_verbatim(ans, nodes)
