@@ -19,6 +19,7 @@ see the README. The data directory (RAG_DATA_DIR) holds the store, so several ca
 
 log = logging.getLogger("rag")
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+ECHO_CHARS = 300  # a failed question is echoed cut to this
 
 
 def _settings(args: argparse.Namespace):
@@ -112,7 +113,7 @@ def _print_answer(answer, as_json: bool) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.errors import LLMUnavailable
+    from rag.errors import LLMUnavailable, RagError
 
     engine = _engine(args)
     if args.question != "-":
@@ -140,9 +141,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
             continue
         try:
             _print_answer(engine.ask(question, **_filters(args)), args.json)
-        except (ValueError, LLMUnavailable) as e:
-            status = 1
-            out = {"question": question, "error": str(e)}
+        except (ValueError, RagError) as e:
+            # The worst failure decides the exit status: 3 when the model could not be reached.
+            status = max(status, e.exit_code if isinstance(e, LLMUnavailable) else 1)
+            shown = question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS] + "…"
+            out = {"question": shown, "error": str(e)}
             print(json.dumps(out, ensure_ascii=False) if args.json else f"error: {e}", flush=True)
     return status
 

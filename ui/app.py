@@ -52,6 +52,10 @@ def status_markdown(engine: Engine) -> str:
     )
 
 
+UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
+ECHO_CHARS = 300  # a rejected question is shown cut to this, never echoed whole
+
+
 def example_questions(engine: Engine, n: int = 3) -> list[str]:
     """Questions drawn from the indexed articles' titles."""
     titles = [a.title for a in engine.store.indexed().values() if a.title][:n]
@@ -76,6 +80,45 @@ def keep_uploads(files: list[str], folder: Path) -> list[Path]:
     return kept
 
 
+class LoginThrottle:
+    """Gradio's auth callable: constant-time password check, and a growing delay after repeated
+    failures for a user, so guessing passwords costs time."""
+
+    FREE_FAILURES = 3  # typos are not punished
+    BASE_DELAY = 0.25  # seconds, doubled for each failure after the free ones
+    MAX_DELAY = 8.0
+
+    def __init__(self, user: str, password: str) -> None:
+        import threading
+
+        self._user, self._password = user, password
+        self._failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        import hmac
+
+        with self._lock:
+            failures = self._failures.get(user, 0)
+        extra = failures - self.FREE_FAILURES
+        if extra >= 0:
+            time.sleep(min(self.BASE_DELAY * 2**extra, self.MAX_DELAY))
+        ok = hmac.compare_digest(user.encode(), self._user.encode()) & hmac.compare_digest(
+            password.encode(), self._password.encode()
+        )
+        with self._lock:
+            if ok:
+                self._failures.pop(user, None)
+            else:
+                self._failures[user] = failures + 1
+                log.warning("failed login for user %r (%d in a row)", user[:40], failures + 1)
+        return ok
+
+
+def _echo(message: str) -> str:
+    return message if len(message) <= ECHO_CHARS else message[:ECHO_CHARS] + "…"
+
+
 def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
     ingestor = Ingestor(settings, engine.store, engine.embed)
     max_mb = settings.ui_max_upload_mb
@@ -93,9 +136,12 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         if not message:
             yield chat, history, ""
             return
+        # "New conversation" clears the chat in the browser at once; the history follows the
+        # chat shown, so a question asked right after it starts afresh and is never lost.
+        history = list(history)[: sum(1 for m in chat if m.get("role") == "assistant")]
         chat = [
             *chat,
-            {"role": "user", "content": safe(message)},
+            {"role": "user", "content": safe(_echo(message))},
             {"role": "assistant", "content": render_draft("")},
         ]
         yield chat, history, ""
@@ -108,6 +154,10 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         draft = ""
         last_update = 0.0
         try:
+            if filters["source"] and filters["source"] not in engine.store.sources():
+                raise ValueError(
+                    f"no indexed article comes from the source {_echo(filters['source'])!r}"
+                )
             for event in engine.stream(message, history=history, **filters):
                 if isinstance(event, Answer):
                     chat[-1] = {
@@ -129,19 +179,32 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
             chat[-1] = {"role": "assistant", "content": render_error(str(e))}
             yield chat, history, ""
 
+    def refresh():
+        """What the page shows about the store, recomputed on each page load and upload."""
+        return (
+            status_markdown(engine),
+            gr.update(choices=[""] + engine.store.sources()),
+            gr.update(samples=[[q] for q in example_questions(engine)]),
+        )
+
     def upload(files: list[str] | None, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         if not files:
-            return gr.update(), status_markdown(engine), gr.update()
-        report = ingestor.run(keep_uploads(files, settings.data_dir / "uploads"), progress=True)
-        a = report.articles
-        lines = [f"Ingested: {a.added} added, {a.updated} updated, {a.unchanged} unchanged."]
-        lines += [f"⚠️ {Path(e.path).name}: {e.reason}" for e in report.errors]
-        sources = [""] + engine.store.sources()
-        return (
-            "\n\n".join(safe(x) for x in lines),
-            status_markdown(engine),
-            gr.update(choices=sources),
-        )
+            return gr.update(), *refresh()
+        accepted = [f for f in files if Path(f).suffix.lower() in UPLOAD_SUFFIXES]
+        lines = [
+            f"⚠️ {Path(f).name}: not a supported type; accepted: {', '.join(UPLOAD_SUFFIXES)}"
+            for f in files
+            if f not in accepted
+        ]
+        if accepted:
+            kept = keep_uploads(accepted, settings.data_dir / "uploads")
+            report = ingestor.run(kept, progress=True)
+            a = report.articles
+            lines.insert(
+                0, f"Ingested: {a.added} added, {a.updated} updated, {a.unchanged} unchanged."
+            )
+            lines += [f"⚠️ {Path(e.path).name}: {e.reason}" for e in report.errors]
+        return "\n\n".join(safe(x) for x in lines), *refresh()
 
     with gr.Blocks(title="News Q&A", analytics_enabled=False) as app:
         history = gr.State([])
@@ -170,26 +233,31 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 new = gr.Button("New conversation", size="sm", elem_id="new-chat")
-                examples = example_questions(engine)
-                if examples:
-                    gr.Examples(examples=examples, inputs=box, label="Try asking")
+                examples = gr.Dataset(
+                    components=[box],
+                    samples=[[q] for q in example_questions(engine)],
+                    label="Try asking",
+                    elem_id="examples",
+                )
             with gr.Column(scale=1):
                 gr.Markdown("### Indexed")
-                status = gr.Markdown(status_markdown(engine), elem_id="status")
+                status = gr.Markdown(elem_id="status")
                 gr.Markdown("### Add articles")
+                # Types are checked in upload(), which says what is accepted; Gradio's own
+                # check would only show "Error".
                 files = gr.File(
                     file_count="multiple",
-                    file_types=[".md", ".markdown", ".txt", ".html", ".htm", ".jsonl"],
                     label=f"Markdown, text, HTML or JSONL (up to {max_mb:g} MB each)",
                     elem_id="upload",
                 )
                 upload_result = gr.Markdown(elem_id="upload-result")
                 gr.Markdown("### Filters")
                 source = gr.Dropdown(
-                    [""] + engine.store.sources(),
+                    [""],
                     value="",
                     label="Source",
-                    allow_custom_value=False,
+                    # Choices change as articles arrive; respond() checks the value itself.
+                    allow_custom_value=True,
                 )
                 since = gr.Textbox(label="From date (YYYY-MM-DD)", placeholder="any")
                 until = gr.Textbox(label="To date (YYYY-MM-DD)", placeholder="any")
@@ -199,8 +267,12 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         outputs = [chatbot, history, box]
         box.submit(respond, inputs, outputs, api_name="ask")
         send.click(respond, inputs, outputs, api_name=False)
-        new.click(lambda: ([], [], ""), None, outputs, api_name=False)
-        files.upload(upload, files, [upload_result, status, source], api_name=False)
+        # Cleared in the browser, with no round trip, so nothing asked next can overtake it.
+        new.click(None, None, [chatbot, box], js="() => [[], '']", api_name=False)
+        examples.click(lambda sample: sample[0], examples, box, api_name=False)
+        shown = [status, source, examples]
+        app.load(refresh, None, shown, api_name=False)
+        files.upload(upload, files, [upload_result, *shown], api_name=False)
     return app
 
 
@@ -212,7 +284,7 @@ def launch(settings: Settings, host: str, port: int, engine: Engine | None = Non
         user, _, password = settings.ui_auth.partition(":")
         if not user or not password:
             raise ValueError("RAG_UI_AUTH must look like user:password")
-        auth = (user, password)
+        auth = LoginThrottle(user, password)
     app.queue(default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue_size)
     app.launch(
         server_name=host,

@@ -15,6 +15,9 @@ from rag.grounding import Citation
 # whether or not the renderer parses Markdown inside HTML blocks.
 _MD_ENTITIES = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+!|~$<>"}
 _MARKER = re.compile(r"\[(\d+)\]")
+# Bidirectional overrides and isolates would reorder the text around them on screen ("RLO"
+# makes a passage read backwards); they are dropped from anything shown.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def safe(text: str) -> str:
@@ -27,6 +30,8 @@ def safe(text: str) -> str:
             out.append(html.escape(ch))
         elif ch in "\n\r\f\v\u2028\u2029":  # any line break would end the HTML block
             out.append("<br>")
+        elif ch in _BIDI_CONTROLS:
+            continue
         else:
             out.append(ch)
     return "".join(out)
