@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -17,6 +17,7 @@ from rag.articles import Article, ReadError, estimate_count, read_sources
 from rag.chunk import Chunk, Chunker
 from rag.clean import clean_text
 from rag.config import Settings
+from rag.lock import ingest_lock
 from rag.store import ArticleStore
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,21 @@ class Ingestor:
         self.embed = embed
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
         self.on_stored: Callable[[int, int], None] | None = None
+        # Receives "another ingestion is running (pid N); waiting" (default: a log warning).
+        self.on_wait: Callable[[str], None] | None = None
 
     def run(
         self, paths: Sequence[str | Path], prune: bool = False, progress: bool = True
     ) -> IngestReport:
+        """Ingest `paths`, holding the data dir's ingestion lock (one writer at a time)."""
+        with ingest_lock(self.settings.data_dir, notify=self.on_wait):
+            # Another process may have written while we waited: see its writes before ours,
+            # and close what a crashed writer left pending in the change log.
+            self.store.refresh(max_age=0)
+            self.store.finish_stale_changes()
+            return self._run(paths, prune, progress)
+
+    def _run(self, paths: Sequence[str | Path], prune: bool, progress: bool) -> IngestReport:
         from tqdm import tqdm
 
         started = time.perf_counter()
@@ -164,7 +176,7 @@ class Ingestor:
             self.store.mark_changed()
         self.store.set_info(
             {
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
                 "sources": [str(Path(p).resolve()) for p in paths],
                 **report.to_dict(),
             }
@@ -190,7 +202,8 @@ class Ingestor:
         if not gone:
             return
         self._write_started()
-        self.store.delete_articles(gone)
+        with self.store.changing(gone, op="delete"):
+            self.store.delete_articles(gone)
         report.articles.removed = sum(d in existing for d in gone)
         report.chunks.removed = sum(existing[d].n_chunks for d in gone if d in existing)
         log.info("pruned %d articles no longer in the sources", len(gone))
@@ -235,25 +248,32 @@ class Ingestor:
         nodes = [n for p in group for n in chunk_nodes(p)]
         texts = [n.get_content(metadata_mode="embed") for n in nodes]
         vectors = self.embed.get_text_embedding_batch(texts)
-        # Remove what an earlier version, or a run killed half-way, left of these articles.
-        self.store.delete_articles([p.article.id for p in group])
-        body = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] != 0]
-        markers = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] == 0]
-        for idx in (body, markers):  # markers last: an article counts only once complete
-            self.store.upsert(
-                ids=[nodes[i].node_id for i in idx],
-                embeddings=[vectors[i] for i in idx],
-                documents=[nodes[i].text for i in idx],
-                metadatas=[
-                    node_to_metadata_dict(nodes[i], remove_text=True, flat_metadata=True)
-                    for i in idx
-                ],
-            )
+        doc_ids = [p.article.id for p in group]
+        # The change log tells other processes' keyword indexes which articles to re-read.
+        with self.store.changing(doc_ids):
+            write_articles(self.store, nodes, vectors)
         for p in group:
             counts = "updated" if p.is_update else "added"
             setattr(report.articles, counts, getattr(report.articles, counts) + 1)
             setattr(report.chunks, counts, getattr(report.chunks, counts) + len(p.chunks))
         log.info("stored %d articles (%d chunks)", len(group), len(nodes))
+
+
+def write_articles(store: ArticleStore, nodes: list[TextNode], vectors: list) -> None:
+    """Replace the chunks of the nodes' articles: what an earlier version, or a run killed
+    half-way, left of them goes first; each article's marker (chunk 0) is written last."""
+    store.delete_articles(list(dict.fromkeys(n.metadata["doc_id"] for n in nodes)))
+    body = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] != 0]
+    markers = [i for i, n in enumerate(nodes) if n.metadata["chunk_index"] == 0]
+    for idx in (body, markers):  # markers last: an article counts only once complete
+        store.upsert(
+            ids=[nodes[i].node_id for i in idx],
+            embeddings=[vectors[i] for i in idx],
+            documents=[nodes[i].text for i in idx],
+            metadatas=[
+                node_to_metadata_dict(nodes[i], remove_text=True, flat_metadata=True) for i in idx
+            ],
+        )
 
 
 def ingest(

@@ -4,15 +4,32 @@ The collection is the single source of truth for what is indexed. Each chunk's m
 its article's content hash; chunk 0 of an article is written last and so marks the article
 complete. An ingestion killed half-way leaves articles without their marker, which the next run
 rewrites from scratch.
+
+Beside it, a small companion collection `<name>__log` records which articles each write
+touched, in order (a change log). It travels with the store, so every process, on this machine
+or on another one sharing a Chroma server, can bring its derived indexes (the keyword index) up
+to date by reading only the articles that changed. The log's head sequence number lives in the
+main collection's metadata, where one cheap read tells whether anything changed.
+
+A PersistentClient caches the store's vector index in memory, and another process's writes make
+that copy stale: queries miss new articles and `get` fails with "Error finding id". So each
+store watches the head (at most every `CHECK_SECONDS`) and reopens the client when a write came
+from another process. Errors from Chroma never leave this module raw: they become
+`StoreUnavailable` with a message that says what to do.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +39,31 @@ from rag.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 PAGE = 1000  # rows per request when reading the whole collection
+LOG_SUFFIX = "__log"
+CHECK_SECONDS = 0.25  # how stale a process's view of the log head may be; a check costs ~1 ms
+# A change still marked in progress after this long, by a writer we cannot see alive, was left by
+# a crash; readers then take the store as it is (integrity verify reports what the crash left).
+STALE_PENDING_SECONDS = 600.0
+RETRY_HINT = (
+    "If another process is ingesting, retry in a moment; if it persists, run "
+    "`rag status --verify` (and `--repair`)."
+)
+
+# Identifies this process's writes in the log, so it reopens only for others' writes.
+PROCESS_TOKEN = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _caller_error(e: Exception) -> bool:
+    """Errors that mean a bad request from our code, not a broken or stale store."""
+    from chromadb.errors import (
+        DuplicateIDError,
+        InvalidArgumentError,
+        InvalidDimensionException,
+    )
+
+    return isinstance(
+        e, DuplicateIDError | InvalidArgumentError | InvalidDimensionException | TypeError
+    ) or (type(e) is ValueError)
 
 
 def make_chroma_client(settings: Settings):
@@ -47,7 +89,49 @@ def make_chroma_client(settings: Settings):
             ) from e
         return client
     settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    try:
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except Exception as e:
+        raise StoreUnavailable(f"cannot open the store at {settings.chroma_dir} ({e})") from e
+
+
+class _Clients:
+    """One PersistentClient per path in this process, replaced whole when it goes stale.
+
+    Chroma itself shares one System per path, so a reopen must drop that System for every
+    store object of the path; they notice the new generation and fetch their collection again.
+    """
+
+    _lock = threading.Lock()
+    _by_path: dict[str, tuple[int, Any]] = {}
+
+    @classmethod
+    def get(cls, path: str, factory) -> tuple[int, Any]:
+        with cls._lock:
+            if path not in cls._by_path:
+                cls._by_path[path] = (0, factory())
+            return cls._by_path[path]
+
+    @classmethod
+    def reopen(cls, path: str, factory, seen_generation: int) -> tuple[int, Any]:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        with cls._lock:
+            gen, client = cls._by_path.get(path, (-1, None))
+            if gen != seen_generation and client is not None:
+                return gen, client  # another store object of this path already reopened
+            if client is not None:
+                ident = getattr(client, "_identifier", None)
+                system = SharedSystemClient._identifier_to_system.pop(ident, None)
+                SharedSystemClient._identifier_to_refcount.pop(ident, None)
+                if system is not None:
+                    try:
+                        system.stop()
+                    except Exception as e:  # the old System is dropped either way
+                        log.debug("stopping a stale Chroma system: %s", e)
+            cls._by_path[path] = (gen + 1, factory())
+            log.info("reopened the store at %s after another process wrote to it", path)
+            return cls._by_path[path]
 
 
 def collection_name(prefix: str, model: str, dim: int) -> str:
@@ -65,30 +149,173 @@ class IndexedArticle:
     n_chunks: int
 
 
-class ArticleStore:
-    """Article-level operations on one Chroma collection."""
+@dataclass
+class Change:
+    """One write to the store: the articles it touched (added, replaced or removed)."""
 
-    def __init__(self, client: Any, name: str, model: str, dim: int, location: str) -> None:
-        self.client = client
+    seq: int
+    doc_ids: list[str]
+    op: str  # "write" or "delete"
+    done: bool
+    time: float
+    writer: str
+
+    def stale(self, now: float | None = None) -> bool:
+        """A pending change whose writer is gone: it will never be marked done."""
+        if self.done:
+            return False
+        host, _, rest = self.writer.partition(":")
+        pid = int(rest.partition(":")[0] or 0)
+        if host == socket.gethostname() and pid:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+        return (now or time.time()) - self.time > STALE_PENDING_SECONDS
+
+
+class _Guarded:
+    """A Chroma collection whose errors become StoreUnavailable, after one reopen and retry."""
+
+    def __init__(self, store: ArticleStore, collection: Any) -> None:
+        self._store = store
+        self._collection = collection
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            try:
+                return attr(*args, **kwargs)
+            except Exception as e:
+                if _caller_error(e):
+                    raise
+                first = e
+            # A stale or broken client: reopen once, then give up with a clear message.
+            try:
+                fresh = self._store._reopen()
+                return getattr(fresh, name)(*args, **kwargs)
+            except StoreUnavailable:
+                raise
+            except Exception as e:
+                if _caller_error(e):
+                    raise
+                raise StoreUnavailable(
+                    f"the store at {self._store.location} failed ({first}). {RETRY_HINT}"
+                ) from e
+
+        return call
+
+
+class ArticleStore:
+    """Article-level operations on one Chroma collection, and its change log."""
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        model: str,
+        dim: int,
+        location: str,
+        reopen_key: str | None = None,
+        factory=None,
+        generation: int = 0,
+    ) -> None:
         self.name = name
+        self.log_name = name + LOG_SUFFIX
         self.model = model
         self.dim = dim
         self.location = location
-        self.collection = client.get_or_create_collection(
-            name=name,
-            metadata={"embed_model": model, "dim": dim},
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=None,
-        )
+        # Only a local (persistent) store can go stale; a server owns its index.
+        self._key = reopen_key
+        self._factory = factory
+        self._generation = generation
+        self._lock = threading.RLock()
+        self._checked = 0.0
+        self._attach(client)
+        self._sig = self._signature(self._metadata())
+        self._head = self._sig[0]
+
+    def _attach(self, client: Any) -> None:
+        self.client = client
+        try:
+            self._collection = client.get_or_create_collection(
+                name=self.name,
+                metadata={"embed_model": self.model, "dim": self.dim},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+            self._log = client.get_or_create_collection(
+                name=self.log_name, metadata={"kind": "change log"}, embedding_function=None
+            )
+        except Exception as e:
+            raise StoreUnavailable(
+                f"cannot open collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
+            ) from e
+
+    def _reopen(self) -> Any:
+        """A fresh client for this store's path (no-op for a server); returns the collection."""
+        with self._lock:
+            if self._key is None:
+                return self._collection
+            gen, client = _Clients.reopen(self._key, self._factory, self._generation)
+            self._generation = gen
+            self._attach(client)
+            return self._collection
+
+    def _sync_client(self) -> None:
+        if self._key is None:
+            return
+        gen, client = _Clients.get(self._key, self._factory)
+        if gen != self._generation:
+            with self._lock:
+                self._generation = gen
+                self._attach(client)
+
+    @property
+    def collection(self) -> _Guarded:
+        """The chunk collection, fresh: reopened if another process wrote since we looked."""
+        self.refresh()
+        return _Guarded(self, self._collection)
+
+    def refresh(self, max_age: float = CHECK_SECONDS) -> int:
+        """The log head, re-read at most every `max_age` seconds; reopens after outside writes."""
+        now = time.monotonic()
+        if now - self._checked < max_age:
+            return self._head
+        self._sync_client()
+        meta = self._metadata()
+        sig = self._signature(meta)
+        with self._lock:
+            self._checked = now
+            if sig != self._sig:
+                if meta.get("log_writer") != PROCESS_TOKEN:
+                    self._reopen()
+                self._sig = sig
+                self._head = sig[0]
+        return self._head
+
+    @staticmethod
+    def _signature(meta: dict) -> tuple[int, int]:
+        # Both numbers move on every write (head when it starts, done when it ends).
+        return int(meta.get("log_head", 0)), int(meta.get("log_done", 0))
 
     # Reading ------------------------------------------------------------------------------
     def count(self) -> int:
         return self.collection.count()
 
     def _pages(self, where: dict | None, include: list[str]) -> Iterator[dict]:
+        coll = self.collection
         offset = 0
         while True:
-            page = self.collection.get(where=where, include=include, limit=PAGE, offset=offset)
+            page = coll.get(where=where, include=include, limit=PAGE, offset=offset)
             if not page["ids"]:
                 return
             yield page
@@ -112,6 +339,20 @@ class ArticleStore:
         """(id, text, metadata) of every chunk: what the keyword index is built from."""
         for page in self._pages(None, ["documents", "metadatas"]):
             yield from zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+
+    def article_chunks(
+        self, doc_ids: Sequence[str], embeddings: bool = False
+    ) -> Iterator[tuple[str, str, dict, Any]]:
+        """(id, text, metadata, embedding or None) of every chunk of these articles."""
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        coll = self.collection
+        ids = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(ids), 100):  # keeps each `$in` filter small
+            got = coll.get(where={"doc_id": {"$in": ids[i : i + 100]}}, include=include)
+            vecs = got.get("embeddings") if embeddings else None
+            for j, cid in enumerate(got["ids"]):
+                vec = vecs[j] if vecs is not None else None
+                yield cid, got["documents"][j], got["metadatas"][j], vec
 
     def article_text(self, doc_id: str) -> str:
         """The cleaned article, rebuilt from its chunks' spans (chunks tile the article)."""
@@ -137,8 +378,9 @@ class ArticleStore:
 
     # Writing ------------------------------------------------------------------------------
     def delete_articles(self, doc_ids: Sequence[str]) -> None:
+        coll = self.collection
         for i in range(0, len(doc_ids), 500):
-            self.collection.delete(where={"doc_id": {"$in": list(doc_ids[i : i + 500])}})
+            coll.delete(where={"doc_id": {"$in": list(doc_ids[i : i + 500])}})
 
     def upsert(
         self,
@@ -148,8 +390,9 @@ class ArticleStore:
         metadatas: list[dict],
     ) -> None:
         step = self._max_batch()
+        coll = self.collection
         for i in range(0, len(ids), step):
-            self.collection.upsert(
+            coll.upsert(
                 ids=ids[i : i + step],
                 embeddings=embeddings[i : i + step],
                 documents=documents[i : i + step],
@@ -162,14 +405,95 @@ class ArticleStore:
         except Exception:  # older servers do not say
             return 1000
 
+    # Change log ---------------------------------------------------------------------------
+    def _read_head(self) -> int:
+        return int(self._metadata().get("log_head", 0))
+
+    @contextmanager
+    def changing(self, doc_ids: Sequence[str], op: str = "write") -> Iterator[int]:
+        """Record a write to these articles: pending before it starts, done when it ends.
+
+        Readers apply changes in order and stop at a pending one, so they never index an
+        article half-written. The entry is marked done even when the write fails, so a live
+        writer never blocks readers; what a failure left is whatever the store now holds.
+        Callers hold the ingestion lock, which keeps sequence numbers unique per data dir.
+        """
+        seq = self._read_head() + 1
+        meta = {"seq": seq, "op": op, "done": False, "time": time.time(), "writer": PROCESS_TOKEN}
+        entry_id = f"{seq:012d}"
+        doc = json.dumps(list(doc_ids))
+        self._log_upsert(entry_id, doc, meta)
+        # The head moves first so other processes start watching, then again when done.
+        self._bump(log_head=seq)
+        try:
+            yield seq
+        finally:
+            self._log_upsert(entry_id, doc, {**meta, "done": True})
+            self._bump(log_done=seq)
+
+    def _bump(self, **values: int) -> None:
+        with self._lock:
+            self._update_metadata(log_writer=PROCESS_TOKEN, **values)
+            # Our own write: this process's client is not stale, so no reopen for it.
+            self._sig = self._signature(self._metadata())
+            self._head = self._sig[0]
+
+    def _log_upsert(self, entry_id: str, doc: str, meta: dict) -> None:
+        # Chroma stores an embedding with every record; the log's is a constant placeholder.
+        _Guarded(self, self._log).upsert(
+            ids=[entry_id], embeddings=[[1.0]], documents=[doc], metadatas=[meta]
+        )
+
+    def changes_since(self, seq: int) -> list[Change]:
+        """Log entries after `seq`, oldest first."""
+        got = _Guarded(self, self._log).get(
+            where={"seq": {"$gt": seq}}, include=["documents", "metadatas"]
+        )
+        out = [
+            Change(
+                seq=int(m["seq"]),
+                doc_ids=json.loads(d),
+                op=str(m.get("op", "write")),
+                done=bool(m.get("done", True)),
+                time=float(m.get("time", 0)),
+                writer=str(m.get("writer", "")),
+            )
+            for d, m in zip(got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(out, key=lambda c: c.seq)
+
+    def log_done(self) -> int:
+        """The last change whose write has ended."""
+        return int(self._metadata().get("log_done", 0))
+
+    def log_id(self) -> str:
+        """Identifies this log: a recreated store gets a new one, so derived indexes rebuild."""
+        return str(self._log.id)
+
+    def finish_stale_changes(self) -> int:
+        """Mark changes a crashed writer left pending as done (call with the ingestion lock)."""
+        n = 0
+        for c in self.changes_since(int(self._metadata().get("log_done", 0))):
+            if not c.done:
+                meta = {"seq": c.seq, "op": c.op, "done": True, "time": c.time, "writer": c.writer}
+                self._log_upsert(f"{c.seq:012d}", json.dumps(c.doc_ids), meta)
+                n += 1
+        return n
+
     # Ingestion bookkeeping, kept in the collection's metadata so it travels with the store -----
     def _metadata(self) -> dict:
         # Re-read: another process, or another machine on a Chroma server, may have written.
-        return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+        try:
+            got = self.client.get_collection(self.name, embedding_function=None)
+        except Exception as e:
+            raise StoreUnavailable(
+                f"cannot read collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
+            ) from e
+        return dict(got.metadata or {})
 
-    def _update_metadata(self, **values: str) -> None:
+    def _update_metadata(self, **values: str | int) -> None:
         meta = {**self._metadata(), "embed_model": self.model, "dim": self.dim, **values}
-        self.collection.modify(metadata=meta)
+        _Guarded(self, self._collection).modify(metadata=meta)
 
     def info(self) -> dict:
         raw = self._metadata().get("last_ingestion")
@@ -179,7 +503,7 @@ class ArticleStore:
         self._update_metadata(last_ingestion=json.dumps(info))
 
     def write_stamp(self) -> str:
-        """Changes whenever an ingestion starts or ends: derived indexes compare it."""
+        """Changes whenever an ingestion starts or ends."""
         return str(self._metadata().get("write_stamp", ""))
 
     def mark_changed(self) -> None:
@@ -195,6 +519,14 @@ class ArticleStore:
 
 
 def open_store(settings: Settings, model: str, dim: int, name: str | None = None) -> ArticleStore:
-    client = make_chroma_client(settings)
     name = name or collection_name(settings.collection_prefix, model, dim)
-    return ArticleStore(client, name, model, dim, settings.store_location)
+    if settings.chroma_mode == "http":
+        client = make_chroma_client(settings)
+        return ArticleStore(client, name, model, dim, settings.store_location)
+    key = str(settings.chroma_dir.resolve())
+
+    def factory():
+        return make_chroma_client(settings)
+
+    gen, client = _Clients.get(key, factory)
+    return ArticleStore(client, name, model, dim, settings.store_location, key, factory, gen)

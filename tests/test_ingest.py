@@ -39,6 +39,9 @@ def _chunk_ids(store):
 
 
 def test_bundled_corpus_chunks_carry_spans_and_metadata(ingestor):
+    from rag.articles import read_sources
+    from rag.clean import clean_text
+
     report = ingestor.run([CORPUS], progress=False)
     assert report.ok
     assert report.articles.added == 2 and report.chunks.added == ingestor.store.count() > 4
@@ -50,16 +53,24 @@ def test_bundled_corpus_chunks_carry_spans_and_metadata(ingestor):
         assert cid == f"{meta['doc_id']}#{meta['chunk_index']}"
         assert meta["title"] and meta["n_chunks"] >= 1
         texts.setdefault(meta["doc_id"], []).append((meta["chunk_index"], start, text))
-    for chunks in texts.values():
+    cleaned = {a.id: clean_text(a.text) for a in read_sources([CORPUS], 10**7)}
+    assert set(texts) == set(cleaned)
+    for doc_id, chunks in texts.items():
         chunks.sort()
         assert [c[0] for c in chunks] == list(range(len(chunks)))
-        # Chunks overlap and tile the article: rebuild it from the spans and compare.
-        article = [""] * max(s + len(t) for _, s, t in chunks)
-        for _, s, t in chunks:
-            article[s : s + len(t)] = list(t)
-        assert "Leave a Reply" not in "".join(article)
         starts = [c[1] for c in chunks]
         assert starts == sorted(set(starts))
+        # Chunks overlap and tile the article: each one is the cleaned article at its span,
+        # and together they rebuild it, with only the line breaks they were cut at between.
+        article = cleaned[doc_id]
+        assert "Leave a Reply" not in article
+        for _, s, t in chunks:
+            assert article[s : s + len(t)] == t
+        covered = [False] * len(article)
+        for _, s, t in chunks:
+            covered[s : s + len(t)] = [True] * len(t)
+        assert all(c or article[i].isspace() for i, c in enumerate(covered))
+        assert ingestor.store.article_text(doc_id) == article
 
 
 def test_reingest_unchanged_does_no_embedding_work(ingestor, embed_calls):
@@ -124,7 +135,8 @@ def test_bad_inputs_beside_good_ones(tmp_path, ingestor):
     write(tmp_path / "bad.jsonl", '{"id": "j1", "text": "A line about trains."}\n{oops\n')
     report = ingestor.run([tmp_path], progress=False)
     assert not report.ok and len(report.errors) == 3
-    assert set(ingestor.store.indexed()) == {"good", "j1"}
+    # A file's id is its path below the folder named, with that folder's name in front.
+    assert set(ingestor.store.indexed()) == {f"{tmp_path.name}/good", "j1"}
 
 
 def test_duplicate_ids_are_reported(tmp_path, ingestor):
