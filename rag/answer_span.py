@@ -259,6 +259,17 @@ def _joined(text: str, a: _Tok, b: _Tok) -> bool:
     return gap in {" ", "-", " & "} or (gap == "" and b.text[:1] in "-")
 
 
+def _bridges(text: str, toks: list[_Tok], j: int) -> bool:
+    """Does the connector at toks[j] join two parts of one name ("House of the Dragon")?"""
+    low = toks[j].text.lower()
+    if low not in _CONNECTORS and not (low == "the" and toks[j - 1].text.lower() in _CONNECTORS):
+        return False
+    nxt = toks[j + 1] if j + 1 < len(toks) else None
+    if nxt is None or not _joined(text, toks[j], nxt):
+        return False
+    return _capitalised(nxt) or (nxt.text == "the" and _bridges(text, toks, j + 1))
+
+
 def _spans_in_sentence(
     text: str,
     s0: int,
@@ -284,16 +295,7 @@ def _spans_in_sentence(
             or (j < len(toks) and text[run[-1].end : toks[j].start] == " " and toks[j].text == "&")
         ):
             t = toks[j]
-            if (
-                _capitalised(t)
-                and not _stopword(t.text)
-                or (
-                    t.text.lower() in _CONNECTORS
-                    and j + 1 < len(toks)
-                    and _joined(text, t, toks[j + 1])
-                    and _capitalised(toks[j + 1])
-                )
-            ):
+            if _capitalised(t) and not _stopword(t.text) or _bridges(text, toks, j):
                 run.append(t)
             else:
                 break
@@ -325,7 +327,7 @@ def _spans_in_sentence(
                 spans.add((piece[k], piece[-1]))
                 spans.add((piece[0], piece[k]))
         for a, b in spans:
-            if a.text.lower() in _CONNECTORS or b.text.lower() in _CONNECTORS:
+            if {a.text.lower(), b.text.lower()} & (_CONNECTORS | {"the"}):
                 continue
             whole = a is run[0] and b is run[-1]
             out.append((a.start, b.end, "name" if whole else "part"))

@@ -234,3 +234,10 @@ def test_a_model_that_cannot_score_falls_back_to_the_draft_and_the_prior():
     ans = short_answer("Which team won the cup?", nodes, "The Colorado Avalanche won. [5]", llm)
     assert ans is not None and ans.text == "Colorado Avalanche"
     check_verbatim(ans, nodes)
+
+
+def test_names_joined_by_connectors_stay_whole():
+    article = "Intro\n\nThe premiere of House of the Dragon drew 10 million viewers on HBO."
+    texts = {c.text for c in candidates("Which show drew viewers?", passages(article))}
+    assert "House of the Dragon" in texts
+    assert "10 million" in texts
