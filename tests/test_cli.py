@@ -154,3 +154,20 @@ def test_killed_ingestion_resumes_without_duplicates_or_gaps(tmp_path):
     assert len(indexed) == 160
     assert all(per_doc[d] == a.n_chunks for d, a in indexed.items())
     assert sum(per_doc.values()) == len(rows)
+
+
+def test_stdin_questions_with_the_llm_down_exit_3_and_are_echoed_short(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    assert run(["ingest", str(CORPUS), "-q"], data).returncode == 0
+    monkeypatch.setenv("RAG_LLM_BACKEND", "openai-compatible")
+    monkeypatch.setenv("RAG_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("RAG_LLM_MAX_RETRIES", "0")
+    long_question = "Who chairs the board of peace " + "really " * 200_000 + "?"
+    stdin = "Who is the Kremlin spokesman?\n" + long_question + "\n"
+    res = run(["ask", "--json", "-"], data, input=stdin)
+    assert res.returncode == 3, res.stderr
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    assert len(lines) == 2 and all("error" in x for x in lines)
+    assert "cannot connect" in lines[0]["error"]
+    assert len(lines[1]["question"]) <= 301  # the 1.4 MB question is not echoed whole
+    assert len(res.stdout) < 10_000

@@ -28,3 +28,30 @@ def test_uploads_with_the_same_name_are_kept_apart(tmp_path):
     b = write(tmp_path / "h2" / "notes.md", "Second article.\n")
     kept = keep_uploads([str(a), str(b)], tmp_path / "uploads")
     assert len({p.name for p in kept}) == 2 and all(p.exists() for p in kept)
+
+
+def test_right_to_left_overrides_cannot_reverse_shown_text():
+    out = safe("Price: \u202e05 sorue\u202c and \u2067isolated\u2069")
+    assert not any(c in out for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "05 sorue" in out
+
+
+def test_repeated_wrong_logins_are_slowed_down_and_the_right_one_still_works():
+    import time
+
+    from ui.app import LoginThrottle
+
+    class Fast(LoginThrottle):
+        BASE_DELAY = 0.05
+
+    gate = Fast("editor", "s3cret")
+    t = time.perf_counter()
+    assert not any(gate("editor", f"guess{i}") for i in range(Fast.FREE_FAILURES))
+    free = time.perf_counter() - t
+    t = time.perf_counter()
+    assert not any(gate("editor", f"guess{i}") for i in range(5))
+    slowed = time.perf_counter() - t
+    # 0.05 * (1 + 2 + 4 + 8 + 16) seconds of waiting, whatever the machine's speed.
+    assert slowed >= 0.05 * 31 and free < slowed
+    assert gate("editor", "s3cret") and gate("editor", "s3cret")
+    assert not gate("editor", "S3cret") and not gate("someone", "s3cret")
