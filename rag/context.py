@@ -7,6 +7,9 @@ citation points at the words that were read, not at a whole chunk.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +19,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import ConfigDict
 
 from rag.embeddings import VectorCache, token_ids
-from rag.text import INJECTION, sentence_spans, terms
+from rag.injection import planted_spans, planted_title
+from rag.text import sentence_spans, terms
 
 ARTICLE_FIELDS = ("doc_id", "title", "source", "url", "date")
 
@@ -35,15 +39,27 @@ class Sentence:
     chunk_start: int = 0  # ... and where that chunk starts in the article
 
 
-def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
-    """Every sentence of the retrieved chunks, once, with spans in its article."""
+def candidate_sentences(
+    nodes: list[NodeWithScore], article_text: Callable[[str], str] | None = None
+) -> list[Sentence]:
+    """Every sentence of the retrieved chunks, once, with spans in its article.
+
+    Text planted for AI systems (rag/injection.py) is left out, with the sentences it frames,
+    so it never reaches the model nor a quote or citation. With `article_text` (doc id ->
+    cleaned article), plantings are found in the whole article, so a frame in a chunk that was
+    not retrieved still taints the claim at the start of one that was.
+    """
+    planted = _planted_by_doc(nodes, article_text)
     seen: set[tuple[str, int]] = set()
     out = []
     for nws in nodes:
         node = nws.node
         meta = node.metadata
+        if planted_title(meta.get("title", "")):
+            continue  # a headline addressed to an AI: the article under it is a planting
         base = node.start_char_idx or 0
         text = node.get_content()
+        spans = planted.get(meta["doc_id"], [])
         intro = ""
         for s, e in sentence_spans(text):
             key = (meta["doc_id"], base + s)
@@ -52,10 +68,11 @@ def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
             seen.add(key)
             sentence = text[s:e]
             bullet = sentence[:1] in "•*-–·▪"
+            if any(a < base + e and base + s < b for a, b in spans):
+                intro = "" if not bullet else intro
+                continue  # addressed to a model, not a reader: never put in front of the LLM
             if not bullet:
                 intro = sentence if sentence.endswith(":") else ""
-            if INJECTION.search(sentence):
-                continue  # addressed to a model, not a reader: never put in front of the LLM
             scored_as = f"{intro} {sentence}" if bullet and intro else sentence
             out.append(
                 Sentence(
@@ -69,6 +86,47 @@ def candidate_sentences(nodes: list[NodeWithScore]) -> list[Sentence]:
                     chunk_start=base,
                 )
             )
+    return out
+
+
+# Planted spans of whole articles, by (doc id, fingerprint): an article is read once, not once
+# per question. Bounded, since a long-running server sees many articles.
+_ARTICLE_SPANS_MAX = 4096
+_article_spans: OrderedDict[tuple[str, str], list[tuple[int, int]]] = OrderedDict()
+_article_spans_lock = threading.Lock()
+
+
+def _planted_by_doc(
+    nodes: list[NodeWithScore], article_text: Callable[[str], str] | None
+) -> dict[str, list[tuple[int, int]]]:
+    """Planted spans (article offsets) per article: in each retrieved chunk, and in the whole
+    article when it can be read."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    fingerprints: dict[str, str] = {}
+    for nws in nodes:
+        meta = nws.node.metadata
+        doc = meta["doc_id"]
+        fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
+        base = nws.node.start_char_idx or 0
+        out.setdefault(doc, []).extend(planted_spans(nws.node.get_content(), offset=base))
+    if article_text is None:
+        return out
+    for doc, fp in fingerprints.items():
+        key = (doc, fp)
+        with _article_spans_lock:
+            spans = _article_spans.get(key)
+            if spans is not None:
+                _article_spans.move_to_end(key)
+        if spans is None:
+            try:
+                spans = planted_spans(article_text(doc))
+            except KeyError:  # deleted since retrieval: the chunks' own spans stand
+                continue
+            with _article_spans_lock:
+                _article_spans[key] = spans
+                while len(_article_spans) > _ARTICLE_SPANS_MAX:
+                    _article_spans.popitem(last=False)
+        out[doc].extend(spans)
     return out
 
 
@@ -133,6 +191,9 @@ class SentenceSelector(BaseNodePostprocessor):
     already_given: set[str] = set()
     focus: str | None = None  # the follow-up question itself, when the query joins two
     cache: VectorCache | None = None
+    # doc id -> cleaned article (ArticleStore.article_text): plantings are then found in the
+    # whole article, not only in the retrieved chunks.
+    article_text: Callable[[str], str] | None = None
 
     @classmethod
     def class_name(cls) -> str:
@@ -142,7 +203,7 @@ class SentenceSelector(BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         query = query_bundle.query_str if query_bundle else ""
-        sentences = candidate_sentences(nodes)
+        sentences = candidate_sentences(nodes, self.article_text)
         score_sentences(
             sentences,
             query,
@@ -202,6 +263,8 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
     for g in groups:
         first, last = g[0], g[-1]
         meta = {k: first.meta.get(k, "") for k in ARTICLE_FIELDS}
+        if planted_title(meta["title"]):
+            meta["title"] = ""  # never shown to the model (format_context) nor in a citation
         text = first.chunk[first.start - first.chunk_start : last.end - first.chunk_start]
         meta.update(
             relevance=max(s.score for s in g),

@@ -9,19 +9,6 @@ _WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 _NUMBER = re.compile(r"\d")
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 
-# Phrases that address a language model rather than a reader: article text carrying them is
-# kept out of the model's context, so instructions inside articles are never obeyed.
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|directions)\b"
-    r"|\b(system|developer)\s+(prompt|message)\b"
-    r"|\byou\s+are\s+(now\s+)?(an?\s+)?(ai|assistant|language\s+model|chatbot|llm)\b"
-    r"|\b(as\s+an?\s+)(ai|language\s+model)\b"
-    r"|\b(respond|reply|answer)\s+(only\s+)?with\b"
-    r"|\bnew\s+instructions?\b",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
 @lru_cache(maxsize=1)
 def _stem():
     import Stemmer
