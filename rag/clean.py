@@ -31,13 +31,19 @@ _FOOTER_START = re.compile(
 )
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Bidirectional embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI) make
+# a screen show characters in another order than they are stored: an article could show one
+# thing and say another to the model. The marks LRM/RLM/ALM stay: they only nudge neutral
+# characters in mixed Arabic or Hebrew text and cannot reverse a run.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_DROPPED = {**_ZERO_WIDTH, **dict.fromkeys(map(ord, BIDI_CONTROLS))}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
 def clean_text(text: str) -> str:
     """Return the article text as it is indexed and cited: every offset refers to this string."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    text = unicodedata.normalize("NFKC", text).translate(_DROPPED)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
@@ -49,6 +55,14 @@ def clean_text(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip()
+
+
+def strip_bidi_controls(text: str) -> str:
+    """`text` without the bidi controls that reorder it on screen (for questions, titles)."""
+    return text.translate(_DROPPED_BIDI)
+
+
+_DROPPED_BIDI = dict.fromkeys(map(ord, BIDI_CONTROLS))
 
 
 def _drop_footer(lines: list[str]) -> list[str]:
