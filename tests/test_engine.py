@@ -25,7 +25,8 @@ def engine_with(settings, reply) -> tuple[Engine, FakeLLM]:
 
 
 def article_text(folder, doc_id):
-    return clean_text(split_front_matter((folder / f"{doc_id}.md").read_text())[1])
+    name = doc_id.rsplit("/", 1)[-1]  # ids carry the named folder: news/harbour
+    return clean_text(split_front_matter((folder / f"{name}.md").read_text())[1])
 
 
 def test_answer_cites_exact_spans_of_the_article(news, settings):
@@ -34,8 +35,8 @@ def test_answer_cites_exact_spans_of_the_article(news, settings):
     assert not a.refused and len(llm.calls) == 1
     assert a.text.startswith("The harbour reopened on Tuesday.") and "[1]" in a.text
     c = a.citations[0]
-    assert c.doc_id == "harbour" and c.source == "coast.example" and c.date == "2024-03-05"
-    text = article_text(news, "harbour")
+    assert c.doc_id == "news/harbour" and c.source == "coast.example" and c.date == "2024-03-05"
+    text = article_text(news, "news/harbour")
     assert "reopened on Tuesday" in text[c.start : c.end]
     for sentence in c.text.split("\n"):
         assert sentence in text[c.start : c.end]
@@ -82,13 +83,13 @@ def test_question_with_injection_is_answered_from_articles_or_refused(news, sett
 def test_filters_by_source_and_date(news, settings):
     eng, _ = engine_with(settings, "It reopened [1].")
     a = eng.ask("What happened in Portmere and Lindholm?", source="city.example")
-    assert {c.doc_id for c in a.citations} == {"rail"}
+    assert {c.doc_id for c in a.citations} == {"news/rail"}
     passages = eng.retrieve("Portmere", filters=None)
-    assert {p.node.metadata["doc_id"] for p in passages} >= {"harbour", "museum"}
+    assert {p.node.metadata["doc_id"] for p in passages} >= {"news/harbour", "news/museum"}
     from rag.retrieve import Filters
 
     dated = eng.retrieve("Portmere", filters=Filters(since="2024-06-01", until="2024-12-31"))
-    assert {p.node.metadata["doc_id"] for p in dated} <= {"museum", "rail"}
+    assert {p.node.metadata["doc_id"] for p in dated} <= {"news/museum", "news/rail"}
     assert dated
     with pytest.raises(ValueError, match="date like"):
         eng.ask("Portmere?", since="last tuesday")
@@ -102,7 +103,7 @@ def test_stream_yields_text_then_the_checked_answer(news, settings):
     assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 3
     assert "".join(events[:-1]).startswith("Union leader Tomas Berg")
     final = events[-1]
-    assert isinstance(final, Answer) and final.citations[0].doc_id == "rail"
+    assert isinstance(final, Answer) and final.citations[0].doc_id == "news/rail"
 
 
 def test_follow_up_is_condensed_before_retrieval(news, settings):
@@ -118,7 +119,7 @@ def test_follow_up_is_condensed_before_retrieval(news, settings):
     a = eng.chat(history, "And who said trains would run normally?")
     assert a.standalone_question.startswith("Who said trains would run normally after")
     assert "Lindholm rail strike" in llm.calls[0][1].content  # the history reached the prompt
-    assert a.citations[0].doc_id == "rail"
+    assert a.citations[0].doc_id == "news/rail"
 
 
 def test_condense_falls_back_when_the_model_rambles(news, settings):
