@@ -1,16 +1,32 @@
-"""Hybrid retrieval: vector search in Chroma plus BM25, fused by reciprocal rank."""
+"""Hybrid retrieval: vector search in Chroma plus BM25, fused by reciprocal rank, seen from an
+as-of date.
+
+News is read as of a day. Articles published after it are never used (`Filters.as_of`), and for
+questions about current events a recency prior (`recency_weight`) lifts the articles close to
+that day above older ones, which still count as background. How the prior is shaped, and what
+it was measured on, is written next to its constants below.
+
+Undated articles are kept under an as-of date: nothing shows them to be after it, and a corpus
+of undated notes (the bundled articles, most uploads) would otherwise answer nothing at all. The
+prior treats them as background (the floor weight). An explicit `since`/`until` range still
+drops them, as before: the user asked for dates they do not have. An article whose date text
+could not be read (`date` set but no `date_num`) is dropped by any date bound, on both sides.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import (
+    FilterCondition,
     FilterOperator,
     MetadataFilter,
     MetadataFilters,
@@ -18,28 +34,65 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag.keyword import KeywordIndex
+from rag.errors import InvalidInput
+from rag.keyword import KeywordHit, KeywordIndex
 from rag.store import ArticleStore
+
+# The recency prior, measured on RealTime QA dev (98 questions, 11 weekly quizzes of
+# June-August 2022, its own 1,086-article corpus; bench/recency_study.py): a fused score is
+# multiplied by floor + (1 - floor) * 2 ** (-age / half_life). An article from the as-of day
+# keeps its score, one a half-life old keeps 75 %, old background keeps RECENCY_FLOOR of it.
+# Reciprocal-rank scores are flat (rank 1 of 60 is only 1.8x rank 50), so the floor is what
+# sets how far a fresh article can climb: at 0.5 it passes an old one ranked a few places
+# above it, but not one that both searches put first.
+RECENCY_HALF_LIFE_DAYS = 7.0  # a news week: quiz answers are mostly 0-6 days old
+RECENCY_FLOOR = 0.5  # old or undated articles keep half their score: background still counts
+
+# Chunks each search returns before fusion and the prior. Today's 2 x top_k (12) leaves the
+# prior little to promote; 50 reaches a week's articles on a topic in a year-long corpus and
+# costs a few milliseconds more (bench/recency_study.py reports both).
+CANDIDATE_POOL = 50
+
+PriorScope = Literal["current", "all", "off"]
+# Where the prior applies: to each search's own score (cosine, BM25) before rank fusion, or to
+# the fused reciprocal-rank score.
+PriorShape = Literal["searches", "fused"]
+PRIOR_SHAPE: PriorShape = "searches"
 
 
 def _day(value: str | dt.date | None, name: str) -> int | None:
-    if value in (None, ""):
+    """YYYYMMDD as an int (how ingestion stores `date_num`), or None for no date."""
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
-            value = dt.date.fromisoformat(value)
+            value = dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{name} must be a date like 2024-05-31, not {value!r}") from None
+            raise InvalidInput(f"{name} must be a date like 2024-05-31, not {value!r}") from None
+    if not isinstance(value, dt.date):
+        raise InvalidInput(f"{name} must be a date like 2024-05-31, not {value!r}")
     return value.year * 10000 + value.month * 100 + value.day
+
+
+def _from_num(num: int) -> dt.date | None:
+    try:
+        return dt.date(num // 10000, num // 100 % 100, num % 100)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Metadata filters: one source, and an inclusive date range (YYYY-MM-DD)."""
+    """Metadata filters: one source, an inclusive date range, and an as-of date (YYYY-MM-DD).
+
+    `as_of` drops articles dated after it but keeps undated ones; `until` drops both. With
+    both, the earlier bound applies.
+    """
 
     source: str | None = None
     since: str | dt.date | None = None
     until: str | dt.date | None = None
+    as_of: str | dt.date | None = None
 
     @property
     def since_num(self) -> int | None:
@@ -49,31 +102,115 @@ class Filters:
     def until_num(self) -> int | None:
         return _day(self.until, "until")
 
+    @property
+    def as_of_num(self) -> int | None:
+        return _day(self.as_of, "as_of")
+
+    @property
+    def upper_num(self) -> int | None:
+        """The latest date an article may carry: the earlier of until and as_of."""
+        bounds = [b for b in (self.until_num, self.as_of_num) if b]
+        return min(bounds) if bounds else None
+
+    @property
+    def keep_undated(self) -> bool:
+        """Undated articles pass unless the user asked for an explicit date range."""
+        return not self.since_num and not self.until_num
+
     def validate(self) -> Filters:
-        if self.since_num and self.until_num and self.since_num > self.until_num:
-            raise ValueError("since must not be after until")
+        since, until, as_of = self.since_num, self.until_num, self.as_of_num
+        if since and until and since > until:
+            raise InvalidInput("since must not be after until")
+        if since and as_of and since > as_of:
+            raise InvalidInput("since must not be after the as-of date")
         return self
 
     def to_metadata_filters(self) -> MetadataFilters | None:
-        parts = []
+        parts: list[MetadataFilter | MetadataFilters] = []
         if self.source:
             parts.append(MetadataFilter(key="source", value=self.source))
         if self.since_num:
             parts.append(
                 MetadataFilter(key="date_num", value=self.since_num, operator=FilterOperator.GTE)
             )
-        if self.until_num:
-            parts.append(
-                MetadataFilter(key="date_num", value=self.until_num, operator=FilterOperator.LTE)
-            )
+        if upper := self.upper_num:
+            dated = MetadataFilter(key="date_num", value=upper, operator=FilterOperator.LTE)
+            if self.keep_undated:
+                # Chroma cannot test for a missing key, but every chunk carries `date`, "" when
+                # the article has none.
+                undated = MetadataFilter(key="date", value="")
+                parts.append(
+                    MetadataFilters(filters=[dated, undated], condition=FilterCondition.OR)
+                )
+            else:
+                parts.append(dated)
         return MetadataFilters(filters=parts) if parts else None
 
 
+def recency_weight(
+    age_days: float | None,
+    current: bool,
+    half_life: float = RECENCY_HALF_LIFE_DAYS,
+    floor: float = RECENCY_FLOOR,
+) -> float:
+    """The factor a fused score is multiplied by, for an article `age_days` before as-of.
+
+    1 for questions that are not about current events (no prior). Otherwise it decays from 1
+    (published on the as-of day) towards `floor` with the given half-life; an undated article
+    (None) gets the floor, since nothing shows it is recent.
+    """
+    if not current:
+        return 1.0
+    if age_days is None:
+        return floor
+    return floor + (1.0 - floor) * 0.5 ** (max(age_days, 0.0) / half_life)
+
+
+def _discount(similarity: float, weight: float) -> float:
+    """A similarity scaled by the prior; a negative one (unrelated) is never raised by it."""
+    return similarity * weight if similarity > 0 else similarity / max(weight, 1e-9)
+
+
+# Words that tie a question to the present (or the days around it). "new" only in lower case,
+# so "New York" does not count.
+_CURRENT = re.compile(
+    r"\b(?i:(this|last|past|coming|next)\s+(week|weekend|month|year|season|few\s+days)"
+    r"|today|tonight|yesterday|tomorrow|this\s+(morning|afternoon|evening)"
+    r"|recent|recently|latest|newest|now|nowadays|currently|current|ongoing|so\s+far"
+    r"|upcoming|soon|still|just|breaking|lately|days?\s+ago|as\s+of)\b"
+    r"|\bnew\b"
+)
+# Words that pin a question to another time: an explicit year, "years ago", history.
+_PAST = re.compile(
+    r"\b(?i:1[5-9]\d\d|20\d\d|\d+\s+years?\s+ago|decades?\s+ago|centur(y|ies)"
+    r"|history|historic|historical|historically|originally|founded|ancient)\b"
+)
+# The first auxiliary verb gives the question's tense: "Who is...", "What has...", "Will..."
+# ask about now; "Who was...", "What did..." about a past that may be long gone.
+_AUX = re.compile(r"\b(?i:(is|are|am|does|do|has|have|will|was|were|did|had))\b|'s\b|'re\b|'ve\b")
+_PRESENT_AUX = {"is", "are", "am", "does", "do", "has", "have", "will", "'s", "'re", "'ve"}
+
+
+def is_current_events(question: str) -> bool:
+    """Whether the question asks about the present: explicit words ("this week", "latest",
+    "currently") say yes; an explicit year or "history" say no; otherwise the tense of the
+    first auxiliary verb decides (present, present perfect and future yes, past no)."""
+    if _CURRENT.search(question):
+        return True
+    if _PAST.search(question):
+        return False
+    aux = _AUX.search(question)
+    return bool(aux) and aux.group(0).lower() in _PRESENT_AUX
+
+
 class HybridRetriever(BaseRetriever):
-    """Top-k chunks by reciprocal rank fusion of vector and BM25 rankings.
+    """Top-k chunks by reciprocal rank fusion of vector and BM25 rankings, as of a date.
 
     Each returned node's metadata gains `vector_score` (cosine similarity, or None when only
-    BM25 found it) and `keyword_score`, which later steps use to judge confidence.
+    BM25 found it), `keyword_score` and `recency_weight` (the prior's factor), which later
+    steps use to judge confidence. `as_of` (default today, or `filters.as_of`) drops later
+    articles and anchors the recency prior; `prior` says which questions get it: "current"
+    (those `is_current_events` accepts), "all" or "off".
     """
 
     def __init__(
@@ -84,50 +221,107 @@ class HybridRetriever(BaseRetriever):
         top_k: int = 6,
         rrf_k: int = 60,
         filters: Filters | None = None,
+        as_of: str | dt.date | None = None,
+        *,
+        prior: PriorScope = "current",
+        half_life: float = RECENCY_HALF_LIFE_DAYS,
+        floor: float = RECENCY_FLOOR,
+        candidates: int | None = None,
+        shape: PriorShape = PRIOR_SHAPE,
     ) -> None:
         super().__init__()
+        filters = filters or Filters()
+        if as_of is not None and filters.as_of and _day(as_of, "as_of") != filters.as_of_num:
+            raise InvalidInput("two different as-of dates: pass it once")
+        day = _day(as_of, "as_of") or filters.as_of_num
+        self.as_of = _from_num(day) if day else dt.date.today()
+        self.filters = replace(filters, as_of=self.as_of).validate()
         self.store = store
         self.keyword = keyword
         self.embed = embed
         self.top_k = top_k
         self.rrf_k = rrf_k
-        self.filters = filters or Filters()
+        self.prior = prior
+        self.half_life = half_life
+        self.floor = floor
+        self.shape = shape
+        self.candidates = candidates or max(CANDIDATE_POOL, top_k * 2)
         vector_store = ChromaVectorStore(chroma_collection=store.collection)
         self._index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        candidates = self.top_k * 2
+        n = self.candidates
         vector = self._index.as_retriever(
-            similarity_top_k=candidates, filters=self.filters.to_metadata_filters()
+            similarity_top_k=n, filters=self.filters.to_metadata_filters()
         ).retrieve(query_bundle)
-        keyword = self.keyword.search(
-            query_bundle.query_str,
-            candidates,
-            source=self.filters.source,
-            since=self.filters.since_num,
-            until=self.filters.until_num,
-        )
-        fused: dict[str, float] = {}
-        for rank, hit in enumerate(vector):
-            fused[hit.node.node_id] = fused.get(hit.node.node_id, 0) + 1 / (self.rrf_k + rank + 1)
-        for rank, kh in enumerate(keyword):
-            fused[kh.chunk_id] = fused.get(kh.chunk_id, 0) + 1 / (self.rrf_k + rank + 1)
-        best = sorted(fused, key=fused.__getitem__, reverse=True)[: self.top_k]
+        keyword = self._keyword(query_bundle.query_str, n)
 
         nodes = {h.node.node_id: h.node for h in vector}
         # Chroma's similarity is exp(-distance); with cosine distance that is exp(cos - 1).
         cosine = {h.node.node_id: 1 + math.log(max(h.score or 1e-9, 1e-9)) for h in vector}
-        self._fetch([cid for cid in best if cid not in nodes], query_bundle, nodes, cosine)
         kw = {k.chunk_id: k.score for k in keyword}
+        # The prior needs every candidate's date, so BM25-only chunks are loaded before ranking.
+        self._fetch([cid for cid in kw if cid not in nodes], query_bundle, nodes, cosine)
+        current = self.prior == "all" or (
+            self.prior == "current" and is_current_events(query_bundle.query_str)
+        )
+        weight = {
+            cid: recency_weight(self._age(node), current, self.half_life, self.floor)
+            for cid, node in nodes.items()
+        }
+        by_vector = [h.node.node_id for h in vector]
+        by_keyword = [k.chunk_id for k in keyword if k.chunk_id in nodes]  # else just deleted
+        if self.shape == "searches":
+            # Each search's own score carries the prior, so an old chunk that is clearly more
+            # relevant keeps its place, while close calls go to the fresher one.
+            by_vector.sort(key=lambda c: _discount(cosine[c], weight[c]), reverse=True)
+            by_keyword.sort(key=lambda c: kw[c] * weight[c], reverse=True)
+        fused: dict[str, float] = {}
+        for ranking in (by_vector, by_keyword):
+            for rank, cid in enumerate(ranking):
+                fused[cid] = fused.get(cid, 0) + 1 / (self.rrf_k + rank + 1)
+        if self.shape == "fused":
+            fused = {cid: f * weight[cid] for cid, f in fused.items()}
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[: self.top_k]
+
         out = []
         for cid in best:
-            if cid not in nodes:
-                continue  # deleted between the two lookups
             node = nodes[cid]
             node.metadata["vector_score"] = cosine[cid]
             node.metadata["keyword_score"] = kw.get(cid, 0.0)
+            node.metadata["recency_weight"] = weight[cid]
             out.append(NodeWithScore(node=node, score=fused[cid]))
         return out
+
+    def _keyword(self, query: str, n: int) -> list[KeywordHit]:
+        """BM25 hits within the filters; undated chunks are merged in when they may pass."""
+        f = self.filters
+        hits = self.keyword.search(query, n, source=f.source, since=f.since_num, until=f.upper_num)
+        if not (f.keep_undated and self._has_undated()):
+            return hits
+        # The keyword index's date bound drops undated chunks, so search once more without it
+        # and keep only the undated hits. Both searches score the same index, so scores merge.
+        seen = {h.chunk_id for h in hits}
+        extra = [
+            h for h in self.keyword.search(query, n, source=f.source) if h.chunk_id not in seen
+        ]
+        if extra:
+            got = self.store.collection.get(ids=[h.chunk_id for h in extra], include=["metadatas"])
+            undated = {
+                cid
+                for cid, m in zip(got["ids"], got["metadatas"], strict=True)
+                if not m.get("date")
+            }
+            hits += [h for h in extra if h.chunk_id in undated]
+        return sorted(hits, key=lambda h: h.score, reverse=True)[:n]
+
+    def _has_undated(self) -> bool:
+        return bool(self.store.collection.get(where={"date": ""}, limit=1, include=[])["ids"])
+
+    def _age(self, node: TextNode) -> float | None:
+        num = node.metadata.get("date_num")
+        day = _from_num(int(num)) if num else None
+        return float((self.as_of - day).days) if day else None
 
     def _fetch(
         self,
