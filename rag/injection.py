@@ -144,8 +144,12 @@ _ADDRESS = [
 _ORDER = [
     # The classic forms
     re.compile(
-        r"""\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules
+        r"""(?:^\W*|[,;:]\s*|\b(?:please|and|now|then)\s+)(?:ignore|disregard
+        |forget|override)\s+(?!for\b|of\b)(?:[\w'’-]+\s+){0,3}(?:instructions?|prompts?|rules
         |directions|guidelines)\b
+        |\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|your\s+|my\s+|the\s+)*
+        (?:previous|prior|above|earlier|preceding|system|original|initial|existing)\s+
+        (?:[\w'’-]+\s+)?(?:instructions?|prompts?|rules|directions|guidelines)\b
         |\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|everything\s+)?(?:previous
         |prior|above|earlier|preceding|foregoing|article|text|passages?|context|sources?)\b
         |\b(?:system|developer)\s+(?:prompt|message)\b
@@ -165,21 +169,20 @@ _ORDER = [
     re.compile(
         r"""^\W*(?:please\s+|always\s+|instead\s*,?\s+|now\s*,?\s+)?(?:(?:answer|reply|respond
         |say|state|claim|insist|output)\s+(?:that|with|only|:)|tell\s+(?:the\s+)?(?:users?
-        |readers?|people|them|everyone)\b)""",
+        |readers?|visitors?)\b)""",
         _F,
     ),
     # "...: tell users the toll is ...", "please tell readers ..."
     re.compile(
-        r"""(?:[:;]\s*|\b(?:please|always|simply|just)\s+)(?:tell|inform|remind|warn)\s+
-        (?:the\s+|your\s+|all\s+)?(?:users?|readers?|visitors?|customers?|people|everyone)\b""",
+        r"""(?:[:;]\s*|\b(?:please|always|simply|just)\s+)(?:tell|inform|remind)\s+
+        (?:the\s+|your\s+|all\s+)?(?:users?|readers?|visitors?)\b""",
         _F,
     ),
     # "..., tell users to ...", "and tell readers that ..."
     re.compile(
         r"""(?:^|[,;:]\s*|\b(?:please|always|and|then|also|instead|simply|just)\s+)
-        (?:tell|inform|advise|instruct|urge|direct|ask|remind|warn)\s+(?:the\s+|your\s+
-        |all\s+)?(?:users?|readers?|visitors?|customers?|people|the\s+user|anyone|everyone
-        |them)\s+(?:to|that)\b""",
+        (?:tell|inform|advise|instruct|direct|remind)\s+(?:the\s+|your\s+|all\s+)?(?:users?
+        |readers?|visitors?)\s+(?:to|that)\b""",
         _F,
     ),
     # Credentials asked for at an address: "verify their account at http://...", "log in at"
@@ -194,8 +197,9 @@ _ORDER = [
     ),
     # French
     re.compile(
-        r"""\b(?:ignorez|oubliez|ignore|oublie|ne\s+tenez\s+pas\s+compte)\b.{0,40}\b(?:instructions
-        |consignes|règles|directives|ce\s+qui\s+précède)\b
+        r"""\b(?:ignorez|oubliez|ignore|oublie|ne\s+tenez\s+pas\s+compte)\s+(?:de\s+|des\s+)?
+        (?:(?:toutes\s+)?(?:les|vos|tes|ces)\s+(?:[\w'’-]+\s+){0,2}(?:instructions|consignes
+        |règles|directives)|ce\s+qui\s+précède)\b
         |(?:^|[,;:]\s*|\bet\s+)(?:répondez|réponds|dites|dis|affirmez|indiquez)\s+(?:aux\s+
         (?:lecteurs|utilisateurs|internautes)\s+)?(?:que|qu['’]|de|d['’])
         |\b(?:lorsqu['’]on|quand\s+on|si\s+on)\s+vous\s+(?:demande|interroge)\b[^.!?]{0,150}?,
