@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.common import REALTIMEQA, report_path, table
 
@@ -37,8 +37,8 @@ class Setting:
     half_life: float = 7.0
     floor: float = 0.5
     pool: int = 50
+    shape: str = "searches"  # the prior on each search's score, or on the fused score
     week_only: bool = False  # reference: since = question date - 7 days
-    args: dict = field(default_factory=dict)
 
 
 def settings() -> list[Setting]:
@@ -62,6 +62,12 @@ def settings() -> list[Setting]:
             Setting(f"(d) prior current, half-life 7, floor {floor}", prior="current", floor=floor)
         )
     rows.append(Setting("(e) prior current, half-life 7, pool 12", prior="current", pool=12))
+    for scope in ("current", "all"):
+        rows.append(
+            Setting(
+                f"(f) prior {scope} on the fused score, half-life 7", prior=scope, shape="fused"
+            )
+        )
     rows.append(Setting("(ref) only the week before (since = as-of - 7)", week_only=True))
     return rows
 
@@ -91,6 +97,7 @@ def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
             half_life=setting.half_life,
             floor=setting.floor,
             candidates=setting.pool,
+            shape=setting.shape,
         )
         t = time.perf_counter()
         chunks = retriever.retrieve(QueryBundle(q["question"], embedding=vec))
@@ -98,7 +105,7 @@ def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
         docs = [c.node.metadata.get("doc_id", "") for c in chunks]
         hit, rr = hit_and_rr(docs, q["evidence_doc_ids"], TOP_K)
         hits["all"].append(hit)
-        hits["current" if is_current_events(q["question"]) else "other"].append(hit)
+        hits["current" if is_current_events(q["question"], day) else "other"].append(hit)
         rrs.append(rr)
     return {
         "setting": setting.name,
@@ -107,6 +114,7 @@ def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
         "half_life": setting.half_life,
         "floor": setting.floor,
         "pool": setting.pool,
+        "shape": setting.shape,
         "hit@6": round(statistics.mean(hits["all"]), 4),
         "mrr": round(statistics.mean(rrs), 4),
         "hit@6_current": round(statistics.mean(hits["current"]), 4) if hits["current"] else None,
@@ -139,7 +147,10 @@ def main() -> int:
     questions = [json.loads(x) for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()]
     questions = [q for q in questions if q.get("question_date") and q.get("evidence_doc_ids")]
     vectors = [embed.get_query_embedding(q["question"]) for q in questions]
-    current = sum(is_current_events(q["question"]) for q in questions)
+    current = sum(
+        is_current_events(q["question"], dt.date.fromisoformat(q["question_date"]))
+        for q in questions
+    )
 
     results = []
     for s in settings():

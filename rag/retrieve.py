@@ -171,33 +171,39 @@ def _discount(similarity: float, weight: float) -> float:
     return similarity * weight if similarity > 0 else similarity / max(weight, 1e-9)
 
 
-# Words that tie a question to the present (or the days around it). "new" only in lower case,
-# so "New York" does not count.
+# Words that tie a question to the present (or the days around it). A bare weekday ("said on
+# Tuesday") is news style for this week. "new" only in lower case, so "New York" does not count.
 _CURRENT = re.compile(
-    r"\b(?i:(this|last|past|coming|next)\s+(week|weekend|month|year|season|few\s+days)"
+    r"\b(?i:(this|last|past|coming|next)(\s+(\d+|few|several|two|three))?\s+"
+    r"(days?|weeks?|weekend|months?|years?|season)"
     r"|today|tonight|yesterday|tomorrow|this\s+(morning|afternoon|evening)"
+    r"|(mon|tues|wednes|thurs|fri|satur|sun)day"
     r"|recent|recently|latest|newest|now|nowadays|currently|current|ongoing|so\s+far"
     r"|upcoming|soon|still|just|breaking|lately|days?\s+ago|as\s+of)\b"
     r"|\bnew\b"
 )
-# Words that pin a question to another time: an explicit year, "years ago", history.
+# Words that pin a question to another time: "years ago", history. A year counts only when
+# it is not the as-of year ("the 2022 Emmy nominations", asked in 2022, is news).
 _PAST = re.compile(
-    r"\b(?i:1[5-9]\d\d|20\d\d|\d+\s+years?\s+ago|decades?\s+ago|centur(y|ies)"
-    r"|history|historic|historical|historically|originally|founded|ancient)\b"
+    r"\b(?i:\d+\s+years?\s+ago|decades?\s+ago|centur(y|ies)|history\s+of|historic"
+    r"|historical|historically|originally|founded|ancient)\b"
 )
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 # The first auxiliary verb gives the question's tense: "Who is...", "What has...", "Will..."
 # ask about now; "Who was...", "What did..." about a past that may be long gone.
 _AUX = re.compile(r"\b(?i:(is|are|am|does|do|has|have|will|was|were|did|had))\b|'s\b|'re\b|'ve\b")
 _PRESENT_AUX = {"is", "are", "am", "does", "do", "has", "have", "will", "'s", "'re", "'ve"}
 
 
-def is_current_events(question: str) -> bool:
-    """Whether the question asks about the present: explicit words ("this week", "latest",
-    "currently") say yes; an explicit year or "history" say no; otherwise the tense of the
-    first auxiliary verb decides (present, present perfect and future yes, past no)."""
+def is_current_events(question: str, as_of: dt.date | None = None) -> bool:
+    """Whether the question asks about the present, judged by general rules of news English:
+    explicit words ("this week", "latest", "on Tuesday") say yes; a year other than the
+    as-of year (default this year), "years ago" or "history of" say no; otherwise the tense of
+    the first auxiliary verb decides (present, present perfect and future yes, past no)."""
     if _CURRENT.search(question):
         return True
-    if _PAST.search(question):
+    this_year = str((as_of or dt.date.today()).year)
+    if _PAST.search(question) or any(y != this_year for y in _YEAR.findall(question)):
         return False
     aux = _AUX.search(question)
     return bool(aux) and aux.group(0).lower() in _PRESENT_AUX
@@ -263,7 +269,7 @@ class HybridRetriever(BaseRetriever):
         # The prior needs every candidate's date, so BM25-only chunks are loaded before ranking.
         self._fetch([cid for cid in kw if cid not in nodes], query_bundle, nodes, cosine)
         current = self.prior == "all" or (
-            self.prior == "current" and is_current_events(query_bundle.query_str)
+            self.prior == "current" and is_current_events(query_bundle.query_str, self.as_of)
         )
         weight = {
             cid: recency_weight(self._age(node), current, self.half_life, self.floor)

@@ -115,6 +115,8 @@ def test_recency_weight_half_life_and_floor_are_parameters():
         "What are officials saying now about the drought?",
         "Who will lead the inquiry?",
         "Which country's team is currently top of the table?",
+        "Which striker announced his retirement on Tuesday?",
+        "How much have rents risen over the past 12 months?",
     ],
 )
 def test_current_events_questions(question):
@@ -135,6 +137,12 @@ def test_current_events_questions(question):
 )
 def test_questions_not_about_current_events(question):
     assert not is_current_events(question)
+
+
+def test_a_year_is_news_only_in_the_as_of_year():
+    q = "Which film is nominated for best picture at the 2022 awards?"
+    assert is_current_events(q, as_of=dt.date(2022, 7, 1))
+    assert not is_current_events(q, as_of=dt.date(2024, 7, 1))
 
 
 def test_filters_combine_until_and_as_of():
@@ -169,7 +177,8 @@ def parts(tmp_path_factory):
     folder.mkdir()
     for doc_id, (date, title, text) in ARTICLES.items():
         (folder / f"{doc_id}.md").write_text(
-            f'---\nid: {doc_id}\ntitle: "{title}"\nsource: kell.example\ndate: "{date}"\n---\n\n{text}\n'
+            f'---\nid: {doc_id}\ntitle: "{title}"\nsource: kell.example\ndate: "{date}"\n---\n\n'
+            f"{text}\n"
         )
     settings = Settings(data_dir=root / "data")
     assert ingest([folder], settings, progress=False).ok
