@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -96,6 +97,12 @@ _article_spans: OrderedDict[tuple[str, str], list[tuple[int, int]]] = OrderedDic
 _article_spans_lock = threading.Lock()
 
 
+@lru_cache(maxsize=_ARTICLE_SPANS_MAX)
+def _chunk_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Planted spans of one chunk: the same chunks come back for many questions."""
+    return tuple(planted_spans(text))
+
+
 def _planted_by_doc(
     nodes: list[NodeWithScore], article_text: Callable[[str], str] | None
 ) -> dict[str, list[tuple[int, int]]]:
@@ -108,7 +115,8 @@ def _planted_by_doc(
         doc = meta["doc_id"]
         fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
         base = nws.node.start_char_idx or 0
-        out.setdefault(doc, []).extend(planted_spans(nws.node.get_content(), offset=base))
+        spans = [(base + a, base + b) for a, b in _chunk_spans(nws.node.get_content())]
+        out.setdefault(doc, []).extend(spans)
     if article_text is None:
         return out
     for doc, fp in fingerprints.items():

@@ -34,7 +34,7 @@ _AI = r"""(?:
         (?:[-\s](?:assistants?|systems?|models?|agents?|bots?|chatbots?|tools?|readers?
         |crawlers?|scrapers?|summari[sz]ers?|services?|engines?|programs?|apps?))?
     | (?:large\s+)?language[-\s]models? | LLMs? | chat[-\s]?bots? | (?:ro)?bots? | crawlers?
-    | scrapers? | (?:virtual|digital|voice|search|research|coding|writing)\s+assistants?
+    | scrapers? | machines? | (?:virtual|digital|voice|search|research|coding|writing)\s+assistants?
     | assistants? | automated\s+(?:systems?|agents?|readers?|tools?) | machine\s+readers?
     | GPTs? | ChatGPT | Copilot | Gemini | Claude | Bard | Llama | Mistral | Perplexity | Grok
     # French
@@ -48,10 +48,12 @@ _AI = r"""(?:
     | inteligencias?\s+artificial(?:es)? | asistentes?(?:\s+(?:de\s+IA|virtuales?))?
     | modelos?\s+de\s+lenguaje
 )"""
-_DET = r"""(?:(?:an?|the|all|any|every|each|other|fellow|you|les|la|le|l['’]|des|du|aux|au
+_DET = r"""(?:(?:an?|the|all|any|every|each|other|fellow|you|les|la|le|des|du|aux|au
     |tous\s+les|toutes\s+les|die|der|den|alle[nr]?|jede[nrs]?|el|los|las|todos\s+los
-    |todas\s+las|cualquier)\s*)*"""
-_WHO = rf"{_DET}{_AI}(?![\w-])"
+    |todas\s+las|cualquier)\s+|l['’]\s*)*"""
+# Starts only at a word's start, so the long alternations are not tried inside every word.
+_WHO = rf"(?<![\w-]){_DET}{_AI}(?![\w-])"
+_HAS_AI = re.compile(rf"(?<![\w-]){_AI}(?!\w)", _F)
 
 # Nouns that announce a message: "note to ...", "correction for ...".
 _MESSAGE = r"""(?:notes?|notices?|messages?|memos?|corrections?|updates?|clarifications?
@@ -252,13 +254,18 @@ _CONTINUES = re.compile(
 _BULLET = tuple("•*-–·▪")
 
 
+def _patterns(sentence: str) -> list[re.Pattern]:
+    # Every address names an AI system: without one, only the orders can match.
+    return _ADDRESS + _ORDER if _HAS_AI.search(sentence) else _ORDER
+
+
 def _matches(sentence: str) -> list[re.Match]:
-    return [m for p in _ADDRESS + _ORDER for m in p.finditer(sentence)]
+    return [m for p in _patterns(sentence) for m in p.finditer(sentence)]
 
 
 def addresses_ai(sentence: str) -> bool:
     """Does this one sentence speak to an AI system or order whoever answers?"""
-    return any(p.search(sentence) for p in _ADDRESS + _ORDER)
+    return any(p.search(sentence) for p in _patterns(sentence))
 
 
 def _is_bare_frame(sentence: str) -> bool:
