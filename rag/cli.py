@@ -91,7 +91,13 @@ def _engine(args: argparse.Namespace):
 
 
 def _filters(args: argparse.Namespace) -> dict:
-    return {"top_k": args.top_k, "source": args.source, "since": args.since, "until": args.until}
+    return {
+        "top_k": args.top_k,
+        "source": args.source,
+        "since": args.since,
+        "until": args.until,
+        "as_of": args.as_of,
+    }
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -99,6 +105,8 @@ def _print_answer(answer, as_json: bool) -> None:
         print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
         return
     print(answer.text)
+    if answer.refused and answer.refusal_reason:
+        print(f"(why: {answer.refusal_reason})")
     if answer.citations:
         print("\nClosest passages:" if answer.refused else "\nSources:")
         for c in answer.citations:
@@ -120,18 +128,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json:
             _print_answer(engine.ask(args.question, **_filters(args)), True)
             return 0
-        # Stream the model's draft to the terminal, then print the checked answer.
-        answer = None
-        for event in engine.stream(args.question, **_filters(args)):
-            if isinstance(event, str):
-                if sys.stderr.isatty():
-                    sys.stderr.write(event)
-                    sys.stderr.flush()
-            else:
-                answer = event
+        # Stream the model's draft to the terminal, then print the checked answer over it.
+        stream = engine.stream(args.question, **_filters(args))
+        for token in stream:
+            if sys.stderr.isatty():
+                sys.stderr.write(token)
+                sys.stderr.flush()
         if sys.stderr.isatty():
-            sys.stderr.write("\r\033[J" if answer else "\n")
-        _print_answer(answer, False)
+            sys.stderr.write("\r\033[J")
+        _print_answer(stream.answer, False)
         return 0
     # One question a line on stdin, one JSON answer a line on stdout; the model loads once.
     status = 0
@@ -278,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--source", metavar="S", help="only articles from this source")
         p.add_argument("--since", metavar="DATE", help="only articles dated on/after YYYY-MM-DD")
         p.add_argument("--until", metavar="DATE", help="only articles dated on/before YYYY-MM-DD")
+        p.add_argument(
+            "--as-of",
+            metavar="DATE",
+            help="the day the question is asked (default today): articles published after it "
+            "are never used, and for questions about current events recent articles rank higher",
+        )
 
     p = sub.add_parser(
         "ask",
@@ -291,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help="JSON: answer, refused, citations (n, doc_id, title, source, url, date, "
-        "text, start, end, score), timings; one line per answer",
+        help="JSON: answer, short_answer (text, passage, doc_id, start, end, kind), refused, "
+        "refusal_reason, as_of, citations (n, doc_id, title, source, url, date, text, start, "
+        "end, score), timings; one line per answer",
     )
     filter_args(p)
     p.set_defaults(func=cmd_ask)

@@ -5,22 +5,25 @@
     answer = engine.ask("Who is the Kremlin spokesman?", source="cnn.com", since="2022-06-01")
     print(answer.text, [c.title for c in answer.citations])
 
-Flow: question → (condense, in a chat) → hybrid retrieval → sentence selection → refusal check
-→ LLM → grounding check → Answer with citations.
+Flow, as named steps over one typed `AnswerState`: condense (in a chat) → retrieve (hybrid, as of
+a date) → select sentences → refusal check → generate (streamed) → short answer → ground →
+refusal check → Answer with citations. `Engine.stream` returns an `AnswerStream`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from rag.answer_span import ShortAnswer, short_answer
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
 from rag.embeddings import VectorCache
@@ -29,6 +32,7 @@ from rag.grounding import Citation, Grounder, citation_for, says_dont_know, spli
 from rag.keyword import KeywordIndex
 from rag.llm import describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
+from rag.refusal import RefusalPolicy, RefusalReason, Signals
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
 from rag.text import expected_answer_type, has_answer_type, strip_markers, terms
@@ -42,24 +46,32 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 @dataclass
 class Answer:
     question: str
-    text: str
+    text: str  # the short answer first ("Donald Trump [1]"), then the cited support
     citations: list[Citation]
     refused: bool
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str = ""
     replaced_sentences: int = 0  # model sentences swapped for quotes by the grounding check
     retrieved: list[str] = field(default_factory=list)  # article ids of the chunks, best first
+    short_answer: ShortAnswer | None = None  # verbatim from a cited passage, with its span
+    refusal_reason: str = ""  # a RefusalReason's text when refused
+    as_of: str = ""  # YYYY-MM-DD: articles published after it were not used
+    signals: dict = field(default_factory=dict)  # what the refusal policy read (for calibration)
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
             "answer": self.text,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
             "refused": self.refused,
+            "refusal_reason": self.refusal_reason or None,
+            "as_of": self.as_of,
             "citations": [c.to_dict() for c in self.citations],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "standalone_question": self.standalone_question,
             "replaced_sentences": self.replaced_sentences,
             "retrieved": self.retrieved,
+            "signals": self.signals,
         }
 
 
@@ -79,6 +91,67 @@ def clean_question(question: object) -> str:
     return q
 
 
+@dataclass
+class AnswerState:
+    """Everything one question's answer is made of, filled in step by step."""
+
+    question: str
+    filters: Filters
+    top_k: int
+    history: Sequence[Turn] = ()
+    started: float = field(default_factory=time.perf_counter)
+    standalone: str = ""
+    focus: str | None = None  # the follow-up itself, when it was searched with the last question
+    query_vec: list[float] = field(default_factory=list)
+    chunks: list[NodeWithScore] = field(default_factory=list)
+    passages: list[NodeWithScore] = field(default_factory=list)
+    best_relevance: float = 0.0
+    draft: str = ""
+    short: ShortAnswer | None = None
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    replaced: int = 0
+    refusal: RefusalReason | None = None
+    signals: Signals | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> list[TextNode]:
+        return [p.node for p in self.passages]  # type: ignore[misc]
+
+    def timed(self, step: str, since: float) -> None:
+        self.timings[step] = time.perf_counter() - since
+
+
+class AnswerStream:
+    """The model's draft, token by token, and then the checked answer.
+
+        stream = engine.stream("Who chairs the board?")
+        for token in stream:          # the draft as it is generated (may be nothing)
+            print(token, end="")
+        stream.answer                 # the verified Answer, with citations
+
+    Reading `answer` first finishes the work without showing the draft.
+    """
+
+    def __init__(self, steps: Generator[str, None, Answer]) -> None:
+        self._steps = steps
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._answer is None:
+            self._answer = yield from self._steps
+        return self._answer
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer
+
+
 class Engine:
     def __init__(
         self,
@@ -92,6 +165,7 @@ class Engine:
         self.embed = embed
         self.keyword = KeywordIndex(store, settings.keyword_dir)
         self.sentence_vectors = VectorCache(embed)
+        self.policy = RefusalPolicy.from_settings(settings)
         self._llm = llm
         self._llm_lock = threading.Lock()
         self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
@@ -123,23 +197,16 @@ class Engine:
         self.prompts.update(prompts)
 
     # Public API ---------------------------------------------------------------------------
-    def ask(
-        self,
-        question: str,
-        *,
-        top_k: int | None = None,
-        source: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> Answer:
-        """Answer one question from the articles, with citations."""
-        return self._final(
-            self.stream(question, top_k=top_k, source=source, since=since, until=until)
-        )
+    def ask(self, question: str, **options) -> Answer:
+        """Answer one question from the articles, with citations.
 
-    def chat(self, history: Sequence[Turn], question: str, **filters) -> Answer:
+        Options: top_k, source, since, until (YYYY-MM-DD filters) and as_of (the day the
+        question is asked, default today: later articles are never used)."""
+        return self.stream(question, **options).answer
+
+    def chat(self, history: Sequence[Turn], question: str, **options) -> Answer:
         """Answer a follow-up: `history` is [(question, answer), ...], oldest first."""
-        return self._final(self.stream(question, history=history, **filters))
+        return self.stream(question, history=history, **options).answer
 
     def stream(
         self,
@@ -150,88 +217,182 @@ class Engine:
         source: str | None = None,
         since: str | None = None,
         until: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield the model's text as it is generated, then the checked Answer with citations.
+        as_of: str | dt.date | None = None,
+    ) -> AnswerStream:
+        """Start answering: iterate the result for the model's draft, then read `.answer`.
 
-        The streamed tokens are the model's draft; the final Answer is what was verified
-        against the passages, and is what to show once it arrives.
+        Bad input (an empty question, a malformed date) and an empty store raise here, before
+        any work; the draft is the model's and unchecked, the final Answer is verified.
         """
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        q = clean_question(question)
-        filters = Filters(source=source or None, since=since or None, until=until or None)
-        filters.validate()
+        state = AnswerState(
+            question=clean_question(question),
+            filters=Filters(
+                source=source or None,
+                since=since or None,
+                until=until or None,
+                as_of=as_of or dt.date.today(),
+            ).validate(),
+            top_k=top_k or self.settings.top_k,
+            history=tuple(history),
+        )
         if self.store.count() == 0:
             raise EmptyStore("nothing is indexed yet; run `rag ingest corpus/` first")
+        return AnswerStream(self._answer(state))
 
-        standalone = q
-        if history:
-            standalone = self.condense(history, q)
-            timings["condense"] = time.perf_counter() - t0
+    # The answer pipeline: each step reads and fills the state ------------------------------
+    def _answer(self, st: AnswerState) -> Generator[str, None, Answer]:
+        self._condense(st)
+        self._retrieve(st)
+        self._select(st)
+        st.refusal = self.policy.before_generation(st.best_relevance)
+        if st.refusal is None:
+            yield from self._generate(st)
+            self._extract_short_answer(st)
+            self._ground(st)
+            st.signals = self._signals(st)
+            st.refusal = self.policy.after_generation(st.signals)
+        return self._finish(st)
 
-        bundle_vec = self.embed.get_query_embedding(standalone)
-        given = {line for _, a in history for line in _quoted_sentences(a)}
-        focus = q if standalone.startswith(q) and standalone != q else None
-        chunks, passages = self._retrieve(
-            standalone, filters, top_k, timings, bundle_vec, given, focus
+    def _condense(self, st: AnswerState) -> None:
+        t = time.perf_counter()
+        st.standalone = self.condense(st.history, st.question) if st.history else st.question
+        if st.standalone != st.question and st.standalone.startswith(st.question):
+            st.focus = st.question
+        if st.history:
+            st.timed("condense", t)
+
+    def _retrieve(self, st: AnswerState) -> None:
+        t = time.perf_counter()
+        st.query_vec = self.embed.get_query_embedding(st.standalone)
+        retriever = HybridRetriever(
+            self.store,
+            self.keyword,
+            self.embed,
+            top_k=st.top_k,
+            rrf_k=self.settings.rrf_k,
+            filters=st.filters,
         )
-        retrieved = [c.node.metadata.get("doc_id", "") for c in chunks]
+        st.chunks = retriever.retrieve(QueryBundle(st.standalone, embedding=st.query_vec))
+        st.timed("retrieve", t)
+
+    def _select(self, st: AnswerState) -> None:
+        t = time.perf_counter()
+        given = {line for _, a in st.history for line in _quoted_sentences(a)}
+        selector = SentenceSelector(
+            embed=self.embed,
+            max_sentences=self.settings.context_sentences,
+            max_tokens=self.settings.context_tokens,
+            already_given=given,
+            focus=st.focus,
+            cache=self.sentence_vectors,
+            article_text=self._article_text_or_empty,
+        )
+        bundle = QueryBundle(st.standalone, embedding=st.query_vec)
+        st.passages = selector.postprocess_nodes(st.chunks, query_bundle=bundle)
         # Confidence is judged before follow-up demotion: a passage already given still counts.
-        best = max(
-            (p.node.metadata.get("undemoted", p.score) or 0.0 for p in passages), default=0.0
+        st.best_relevance = max(
+            (float(p.node.metadata.get("undemoted", p.score or 0.0)) for p in st.passages),
+            default=0.0,
         )
-        if best < self.settings.min_relevance:
-            log.info("refused: best relevance %.3f < %.3f", best, self.settings.min_relevance)
-            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
-            return
+        st.timed("select", t)
 
-        nodes = [p.node for p in passages]
+    def _generate(self, st: AnswerState) -> Iterator[str]:
         messages = self.prompts["qa"].format_messages(
-            context=self.format_context(nodes), question=standalone
+            context=self.format_context(st.nodes), question=st.standalone
         )
         t = time.perf_counter()
-        draft = ""
         try:
             for part in self.llm.stream_chat(messages):
                 delta = part.delta or ""
                 if delta:
-                    if not draft:
-                        timings["first_token"] = time.perf_counter() - t0
-                    draft += delta
+                    if not st.draft:
+                        st.timed("first_token", st.started)
+                    st.draft += delta
                     yield delta
         except LLMUnavailable:
             raise
         except Exception as e:  # server down, slow or refusing: say so, never crash
             raise describe_llm_error(e, self.settings) from e
-        timings["generate"] = time.perf_counter() - t
+        st.timed("generate", t)
 
-        if says_dont_know(draft):
-            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
-            return
+    def _extract_short_answer(self, st: AnswerState) -> None:
+        t = time.perf_counter()
+        try:
+            st.short = short_answer(st.standalone, st.passages, st.draft, self.llm)
+        except Exception as e:  # a scoring failure must not lose the answer
+            log.warning("short answer failed: %s", e)
+            st.short = None
+        st.timed("short_answer", t)
+
+    def _ground(self, st: AnswerState) -> None:
         t = time.perf_counter()
         grounder = Grounder(
             self.settings.min_support,
             relevance=lambda sents: relevance_scores(
-                sents, standalone, bundle_vec, self.embed, cache=self.sentence_vectors
+                sents, st.standalone, st.query_vec, self.embed, cache=self.sentence_vectors
             ),
         )
-        text, citations, replaced = grounder.ground(draft, nodes)
-        timings["ground"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        # An answer that lacks the kind of word the question asks for (a number for "how
-        # many", a date for "when") does not answer it, however well it is cited. Nor does a
-        # quote standing in for a model answer that was wholly unsupported, unless retrieval
-        # was confident: the model found nothing it could say from these passages.
-        kind = expected_answer_type(standalone)
-        unsupported = replaced > 0 and replaced >= len(split_answer(draft))
-        if (
-            not citations
-            or not has_answer_type(strip_markers(text), kind, standalone)
-            or (unsupported and best < self.settings.confident_relevance)
-        ):
-            yield self._refusal(q, standalone, passages, timings, t0, retrieved)
-            return
-        yield Answer(q, text, citations, False, timings, standalone, replaced, retrieved)
+        first = st.short.passage - 1 if st.short else None
+        st.text, st.citations, st.replaced = grounder.ground(
+            st.draft, st.nodes, cite_first=first, must_quote=st.short.text if st.short else None
+        )
+        if st.short and st.citations:
+            st.text = f"{st.short.text} [1]\n\n{st.text}"
+        st.timed("ground", t)
+
+    def _signals(self, st: AnswerState) -> Signals:
+        kind = expected_answer_type(st.standalone)
+        return Signals(
+            best_relevance=st.best_relevance,
+            model_declined=says_dont_know(st.draft),
+            cited=bool(st.citations),
+            kind_asked=kind != "any",
+            kind_found=st.short is not None
+            or has_answer_type(strip_markers(st.text), kind, st.standalone),
+            draft_supported=st.replaced < len(split_answer(st.draft)),
+        )
+
+    def _finish(self, st: AnswerState) -> Answer:
+        retrieved = [c.node.metadata.get("doc_id", "") for c in st.chunks]
+        as_of = st.filters.as_of
+        as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of or "")
+        st.timings["total"] = time.perf_counter() - st.started
+        signals = asdict(st.signals) if st.signals else {"best_relevance": st.best_relevance}
+        if st.refusal is not None:
+            log.info("refused (%s): best relevance %.3f", st.refusal, st.best_relevance)
+            closest = [citation_for(i, p.node) for i, p in enumerate(st.passages[:3], start=1)]
+            return Answer(
+                st.question,
+                REFUSAL,
+                closest,
+                True,
+                st.timings,
+                st.standalone,
+                0,
+                retrieved,
+                refusal_reason=str(st.refusal),
+                as_of=as_of_text,
+                signals=signals,
+            )
+        return Answer(
+            st.question,
+            st.text,
+            st.citations,
+            False,
+            st.timings,
+            st.standalone,
+            st.replaced,
+            retrieved,
+            short_answer=st.short,
+            as_of=as_of_text,
+            signals=signals,
+        )
+
+    def _article_text_or_empty(self, doc_id: str) -> str:
+        try:
+            return self.store.article_text(doc_id)
+        except KeyError:
+            return ""
 
     def passage_in_context(self, citation: Citation, chars: int = 400) -> tuple[str, str, str]:
         """(text before, the cited passage, text after) from the cleaned article, for display."""
@@ -250,7 +411,6 @@ class Engine:
 
         return describe(self.store)
 
-    # Steps --------------------------------------------------------------------------------
     def retrieve(
         self,
         question: str,
@@ -258,46 +418,15 @@ class Engine:
         filters: Filters | None = None,
         top_k: int | None = None,
     ) -> list[NodeWithScore]:
-        """Passages (selected sentences) for `question`, best first."""
-        q = clean_question(question)
-        return self._retrieve(q, filters or Filters(), top_k, {}, None, set())[1]
-
-    def _retrieve(
-        self,
-        question: str,
-        filters: Filters,
-        top_k: int | None,
-        timings: dict[str, float],
-        query_vec: list[float] | None,
-        already_given: set[str],
-        focus: str | None = None,
-    ) -> tuple[list[NodeWithScore], list[NodeWithScore]]:
-        t = time.perf_counter()
-        if query_vec is None:
-            query_vec = self.embed.get_query_embedding(question)
-        bundle = QueryBundle(question, embedding=query_vec)
-        retriever = HybridRetriever(
-            self.store,
-            self.keyword,
-            self.embed,
-            top_k=top_k or self.settings.top_k,
-            rrf_k=self.settings.rrf_k,
-            filters=filters,
+        """Passages (selected sentences) for `question`, best first: the retrieval steps of
+        the answer pipeline alone, with no model."""
+        st = AnswerState(
+            clean_question(question), filters or Filters(), top_k or self.settings.top_k
         )
-        chunks = retriever.retrieve(bundle)
-        timings["retrieve"] = time.perf_counter() - t
-        t = time.perf_counter()
-        selector = SentenceSelector(
-            embed=self.embed,
-            max_sentences=self.settings.context_sentences,
-            max_tokens=self.settings.context_tokens,
-            already_given=already_given,
-            focus=focus,
-            cache=self.sentence_vectors,
-        )
-        passages = selector.postprocess_nodes(chunks, query_bundle=bundle)
-        timings["select"] = time.perf_counter() - t
-        return chunks, passages
+        st.standalone = st.question
+        self._retrieve(st)
+        self._select(st)
+        return st.passages
 
     def condense(self, history: Sequence[Turn], question: str) -> str:
         """Rewrite a follow-up as a standalone question, using the recent conversation."""
@@ -336,20 +465,6 @@ class Engine:
                 f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
             )
         return "\n\n".join(blocks)
-
-    def _refusal(self, q, standalone, passages, timings, t0, retrieved) -> Answer:
-        timings["total"] = time.perf_counter() - t0
-        closest = [citation_for(i, p.node) for i, p in enumerate(passages[:3], start=1)]
-        return Answer(q, REFUSAL, closest, True, timings, standalone, 0, retrieved)
-
-    @staticmethod
-    def _final(events: Iterator[str | Answer]) -> Answer:
-        answer = None
-        for ev in events:
-            if isinstance(ev, Answer):
-                answer = ev
-        assert answer is not None
-        return answer
 
 
 def _quoted_sentences(answer: str) -> list[str]:

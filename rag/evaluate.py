@@ -42,6 +42,7 @@ class GoldItem:
     evidence: list[str]
     answerable: bool
     type: str = ""
+    question_date: str = ""  # YYYY-MM-DD: the question is asked as of this day
 
 
 def load_gold(path: Path) -> list[GoldItem]:
@@ -61,6 +62,7 @@ def load_gold(path: Path) -> list[GoldItem]:
                         evidence=list(row.get("evidence_doc_ids", [])),
                         answerable=bool(row.get("answerable", bool(answers))),
                         type=row.get("type", ""),
+                        question_date=str(row.get("question_date") or ""),
                     )
                 )
             except (json.JSONDecodeError, KeyError, TypeError) as e:
@@ -78,7 +80,10 @@ def eval_settings(base: Settings, corpus: Path) -> Settings:
 
 
 def score_item(item: GoldItem, answer: dict, k: int) -> dict:
+    """Exact match and F1 are scored on the short answer (the whole answer when there is
+    none); containment on the whole answer, short answer and quoted support together."""
     text = strip_markers(answer["answer"])
+    short = (answer.get("short_answer") or {}).get("text") or text
     refused = bool(answer["refused"])
     row = {
         "id": item.id,
@@ -87,7 +92,11 @@ def score_item(item: GoldItem, answer: dict, k: int) -> dict:
         "gold": item.answers,
         "answerable": item.answerable,
         "answer": answer["answer"],
+        "short_answer": None if refused else (answer.get("short_answer") or {}).get("text"),
         "refused": refused,
+        "refusal_reason": answer.get("refusal_reason"),
+        "as_of": answer.get("as_of"),
+        "signals": answer.get("signals"),
         "seconds": answer["timings"].get("total"),
         "first_token": answer["timings"].get("first_token"),
         "citations": [
@@ -97,10 +106,9 @@ def score_item(item: GoldItem, answer: dict, k: int) -> dict:
     if item.evidence:
         row["hit"], row["rr"] = hit_and_rr(answer.get("retrieved", []), item.evidence, k)
     if item.answerable:
-        answered = "" if refused else text
-        row["em"] = exact_match(answered, item.answers)
-        row["f1"] = f1(answered, item.answers)
-        row["contains"] = contains(answered, item.answers)
+        row["em"] = exact_match("" if refused else short, item.answers)
+        row["f1"] = f1("" if refused else short, item.answers)
+        row["contains"] = contains("" if refused else text, item.answers)
         if not refused:
             row["cite_precision"], row["cite_recall"] = citation_scores(
                 answer["citations"], item.evidence, item.answers
@@ -173,7 +181,7 @@ def run_eval(
     rows = []
     for item in tqdm(items, desc="Evaluating", unit="q", disable=not progress):
         try:
-            ans = engine.ask(item.question, top_k=k).to_dict()
+            ans = engine.ask(item.question, top_k=k, as_of=item.question_date or None).to_dict()
         except Exception as e:  # one failing item must not end the run
             log.error("item %s failed: %s", item.id, e)
             ans = {"answer": "", "refused": True, "citations": [], "timings": {}, "error": str(e)}

@@ -15,7 +15,7 @@ from itertools import combinations
 
 from llama_index.core.schema import TextNode
 
-from rag.text import key_tokens, negated, sentence_spans, split_markers, terms
+from rag.text import key_tokens, negated, sentence_spans, split_markers, strip_markers, terms
 
 _SOURCE = r"(passages?|articles?|context|text|sources?|information (given|provided))"
 # The model saying it cannot answer from the passages, not an answer that happens to contain
@@ -156,12 +156,26 @@ class Grounder:
         self.relevance = relevance
         self.min_relative_relevance = min_relative_relevance
 
-    def ground(self, answer: str, passages: list[TextNode]) -> tuple[str, list[Citation], int]:
-        """Return (text with [n] markers, citations, number of sentences replaced)."""
+    def ground(
+        self,
+        answer: str,
+        passages: list[TextNode],
+        cite_first: int | None = None,
+        must_quote: str | None = None,
+    ) -> tuple[str, list[Citation], int]:
+        """Return (text with [n] markers, citations, number of sentences replaced).
+
+        `cite_first` (a passage index) becomes citation [1], and when `must_quote` (a short
+        answer taken from that passage) is not in the text, its sentence is quoted first, so
+        the short answer shown above the text is always backed by a quote below it."""
         sentences = split_answer(answer)
         on_topic = self._on_topic([s for s, _ in sentences], passages)
         evidence = [_evidence(p.get_content()) for p in passages]
         used: dict[int, int] = {}  # passage index -> citation number
+        if cite_first is not None and 0 <= cite_first < len(passages):
+            used[cite_first] = 1
+        else:
+            cite_first = None
         quoted: set[tuple[str, int]] = set()
         parts: list[str] = []
         replaced = 0
@@ -197,6 +211,13 @@ class Grounder:
                 continue
             parts.append(quote(text) + mark([i]))
             covered |= t
+        if (
+            cite_first is not None
+            and must_quote
+            and must_quote not in strip_markers(" ".join(parts))
+        ):
+            sentence = self._sentence_holding(passages[cite_first], must_quote)
+            parts.insert(0, quote(sentence) + mark([cite_first]))
         if not parts:
             found = self._best_quote("", passages, quoted)
             if found is not None:
@@ -231,9 +252,16 @@ class Grounder:
                 return [i, j]
         return None
 
+    @staticmethod
+    def _sentence_holding(passage: TextNode, text: str) -> str:
+        for _start, _end, _relevance, sentence in passage.metadata.get("sentences", []):
+            if text in sentence:
+                return sentence
+        return passage.get_content()
+
     def _best_quote(
         self, sentence: str, passages: list[TextNode], quoted: set[tuple[str, int]]
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str, float] | None:
         """The passage sentence most relevant to the question, nudged towards `sentence`."""
         s_terms = terms(sentence)
         best, best_score = None, -1.0

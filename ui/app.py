@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
-from rag.engine import Answer, Engine  # noqa: E402
+from rag.engine import Engine  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
 from ui.render import render_answer, render_draft, render_error, safe  # noqa: E402
 
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 CSS = """
 .answer-text sup.cite { color: #2251a8; font-weight: 600; }
+.short-answer { font-size: 1.15em; font-weight: 600; margin-bottom: 6px; }
+.support { color: #333; }
+.refusal-reason { color: #8a5a00; font-size: 0.9em; }
 .refusal { border-left: 4px solid #c98a00; padding-left: 10px; }
 .refusal-note { color: #8a5a00; font-weight: 600; margin-bottom: 4px; }
 .sources { margin-top: 10px; font-size: 0.92em; }
@@ -131,6 +134,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         since: str,
         until: str,
         top_k: float,
+        as_of: str = "",
     ) -> Iterator[tuple[list[dict], list[tuple[str, str]], str]]:
         message = (message or "").strip()
         if not message:
@@ -150,6 +154,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
             "since": (since or "").strip() or None,
             "until": (until or "").strip() or None,
             "top_k": int(top_k),
+            "as_of": (as_of or "").strip() or None,
         }
         draft = ""
         last_update = 0.0
@@ -158,22 +163,22 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                 raise ValueError(
                     f"no indexed article comes from the source {_echo(filters['source'])!r}"
                 )
-            for event in engine.stream(message, history=history, **filters):
-                if isinstance(event, Answer):
-                    chat[-1] = {
-                        "role": "assistant",
-                        "content": render_answer(event, engine.passage_in_context),
-                    }
-                    history = [*history, (message, event.text)]
+            stream = engine.stream(message, history=history, **filters)
+            for token in stream:
+                draft += token
+                # Coalesce tokens: each update re-sends the chat, so at most ~8 a second.
+                now = time.monotonic()
+                if now - last_update >= 0.12:
+                    last_update = now
+                    chat[-1] = {"role": "assistant", "content": render_draft(draft)}
                     yield chat, history, ""
-                else:
-                    draft += event
-                    # Coalesce tokens: each update re-sends the chat, so at most ~8 a second.
-                    now = time.monotonic()
-                    if now - last_update >= 0.12:
-                        last_update = now
-                        chat[-1] = {"role": "assistant", "content": render_draft(draft)}
-                        yield chat, history, ""
+            answer = stream.answer
+            chat[-1] = {
+                "role": "assistant",
+                "content": render_answer(answer, engine.passage_in_context),
+            }
+            history = [*history, (message, answer.text)]
+            yield chat, history, ""
         except Exception as e:  # shown in the chat, never a crash or a frozen page
             log.warning("question failed: %s", e)
             chat[-1] = {"role": "assistant", "content": render_error(str(e))}
@@ -261,9 +266,16 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                 )
                 since = gr.Textbox(label="From date (YYYY-MM-DD)", placeholder="any")
                 until = gr.Textbox(label="To date (YYYY-MM-DD)", placeholder="any")
+                as_of = gr.Textbox(
+                    label="As of (YYYY-MM-DD)",
+                    placeholder="today",
+                    info="Articles published later are not used; recent ones rank higher "
+                    "for questions about current events.",
+                    elem_id="as-of",
+                )
                 top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
 
-        inputs = [box, chatbot, history, source, since, until, top_k]
+        inputs = [box, chatbot, history, source, since, until, top_k, as_of]
         outputs = [chatbot, history, box]
         box.submit(respond, inputs, outputs, api_name="ask")
         send.click(respond, inputs, outputs, api_name=False)

@@ -57,10 +57,23 @@ def render_answer(
     cls = "answer refusal" if answer.refused else "answer"
     head = (
         '<div class="refusal-note">The articles do not hold the answer.</div>'
+        + (
+            f'<div class="refusal-reason">Why: {safe(answer.refusal_reason)}.</div>'
+            if answer.refusal_reason
+            else ""
+        )
         if answer.refused
         else ""
     )
-    body = _answer_text(answer.text)
+    short, _, support = answer.text.partition("\n\n")
+    if answer.short_answer is not None and support:
+        # The short answer first, the quoted support below it.
+        body = (
+            f'<div class="short-answer">{_answer_text(short)}</div>'
+            f'<div class="support">{_answer_text(support)}</div>'
+        )
+    else:
+        body = _answer_text(answer.text)
     label = "Closest passages" if answer.refused else "Sources"
     sources = []
     for c in answer.citations:
