@@ -24,8 +24,8 @@ run: install
 
 # Static checks: lint, formatting, types.
 check: install
-	$(BIN)/ruff check rag ui tests bench
-	$(BIN)/ruff format --check rag ui tests bench
+	$(BIN)/ruff check rag ui tests bench evals
+	$(BIN)/ruff format --check rag ui tests bench evals
 	$(BIN)/mypy rag ui
 
 test: install browser check

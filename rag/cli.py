@@ -60,6 +60,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from rag.components import build
+    from rag.ingest import Ingestor
+    from rag.watch import Watcher, parse_interval, summary
+
+    every = parse_interval(args.every)
+    settings = _settings(args)
+    parts = build(settings)
+    watcher = Watcher(
+        Ingestor(settings, parts.store, parts.embed),
+        args.sources,
+        every,
+        on_report=lambda r: print(f"{_now()} {summary(r)}", flush=True),
+    )
+    print(
+        f"Watching {len(args.sources)} source(s) every {args.every}; Ctrl+C stops.",
+        file=sys.stderr,
+    )
+    watcher.run_forever(max_runs=args.runs)
+    return 0
+
+
+def _now() -> str:
+    from datetime import datetime
+
+    return datetime.now().isoformat(timespec="seconds")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from rag.status import status
 
@@ -228,6 +256,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         report = ingest([corpus], settings)
         for e in report.errors:
             print(f"  skipped {e}", file=sys.stderr)
+    if args.watch:
+        from rag.ingest import Ingestor
+        from rag.watch import Watcher, parse_interval
+
+        # Ingestion runs inside the server, through its own store: questions are answered
+        # while it runs, and nothing else writes to the store behind the server's back.
+        Watcher(
+            Ingestor(settings, engine.store, engine.embed), args.watch, parse_interval(args.every)
+        ).start()
     from ui.app import launch
 
     host = args.host or settings.ui_host
@@ -257,10 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
         "chunks and store them. Unchanged articles cost nothing; changed ones replace their "
         "chunks. Formats: .md/.txt (optional YAML front matter: title, source, url, date, "
         "authors), .html (main text only) and .jsonl (one article a line: text, plus optional "
-        "id, title, source, url, date, authors). Exit status 1 when some input failed; the "
-        "rest is ingested all the same.",
+        "id, title, source, url, date, authors), and http(s) URLs: an RSS or Atom feed ingests "
+        "the article behind each entry, a page URL that page (id: its canonical URL; "
+        "robots.txt, timeouts and size limits honoured). Exit status 1 when some input failed; "
+        "the rest is ingested all the same.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH|URL",
+        help="files or folders (recursive), RSS/Atom feed URLs or page URLs",
+    )
     p.add_argument(
         "--prune",
         action="store_true",
@@ -354,7 +398,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--corpus", help="what to ingest when the store is empty (default corpus/)")
+    p.add_argument(
+        "--watch",
+        nargs="+",
+        metavar="PATH|URL",
+        help="also re-ingest these files, folders, feeds or pages on a schedule, inside the server",
+    )
+    p.add_argument("--every", default="10m", help="how often to re-ingest with --watch (10m)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "watch",
+        help="re-ingest paths, feeds and pages on a schedule",
+        description="Ingest the given files, folders, RSS/Atom feeds or pages now and then every "
+        "--every: only new and changed articles cost work (feeds are fetched conditionally). "
+        "One line per run says what changed. A failed run is logged and retried next time.",
+    )
+    p.add_argument(
+        "sources", nargs="+", metavar="PATH|URL", help="files, folders, feed or page URLs"
+    )
+    p.add_argument("--every", default="10m", help="interval: 30s, 10m, 2h (default 10m)")
+    p.add_argument("--runs", type=int, metavar="N", help="stop after N runs (default: never)")
+    p.set_defaults(func=cmd_watch)
     return parser
 
 

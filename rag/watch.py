@@ -1,0 +1,89 @@
+"""Continuous ingestion: re-ingest paths and feeds on a schedule (`rag watch`, `rag serve --watch`).
+
+Each run is an ordinary incremental ingestion, so only new and changed articles cost work; feeds
+and pages are fetched conditionally (rag/web.py). One log line per run says what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rag.errors import InvalidInput
+from rag.ingest import Ingestor, IngestReport
+
+log = logging.getLogger(__name__)
+
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL_S = 10.0  # faster polling only hammers feeds and the store
+
+
+def parse_interval(text: str) -> float:
+    """'90s', '10m', '2h', '1d' or plain seconds, as seconds."""
+    m = _INTERVAL.match(text or "")
+    if not m:
+        raise InvalidInput(f"--every takes a duration like 30s, 10m or 2h, not {text!r}")
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+    if seconds < MIN_INTERVAL_S:
+        raise InvalidInput(f"--every must be at least {MIN_INTERVAL_S:g} seconds")
+    return seconds
+
+
+def summary(report: IngestReport) -> str:
+    a = report.articles
+    return (
+        f"{a.added} added, {a.updated} updated, {a.unchanged} unchanged, {a.removed} removed, "
+        f"{len(report.errors)} failed in {report.seconds:.1f} s"
+    )
+
+
+class Watcher:
+    """Runs `ingestor` over `sources` every `every` seconds until stopped."""
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        sources: Sequence[str | Path],
+        every: float,
+        on_report: Callable[[IngestReport], None] | None = None,
+    ) -> None:
+        self.ingestor = ingestor
+        self.sources = list(sources)
+        self.every = every
+        self.on_report = on_report
+        self.runs = 0
+        self._stop = threading.Event()
+
+    def run_once(self) -> IngestReport | None:
+        try:
+            report = self.ingestor.run(self.sources, progress=False)
+        except Exception as e:  # one failed run (store busy, network down) must not end the watch
+            log.error("watch run failed: %s; trying again in %.0f s", e, self.every)
+            return None
+        self.runs += 1
+        log.info("watch run %d: %s", self.runs, summary(report))
+        for err in report.errors:
+            log.warning("  %s", err)
+        if self.on_report is not None:
+            self.on_report(report)
+        return report
+
+    def run_forever(self, max_runs: int | None = None) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            if max_runs is not None and self.runs >= max_runs:
+                return
+            self._stop.wait(self.every)
+
+    def start(self) -> threading.Thread:
+        """Watch in a background thread (for `rag serve --watch`)."""
+        thread = threading.Thread(target=self.run_forever, name="rag-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
