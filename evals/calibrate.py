@@ -4,7 +4,8 @@ Run the evals with every question reaching the model, so that each row carries t
 policy reads, then sweep the thresholds over those rows without running the model again:
 
     RAG_MIN_RELEVANCE=0 RAG_CONFIDENT_RELEVANCE=0 rag eval --out /tmp/cal/gold
-    RAG_MIN_RELEVANCE=0 RAG_CONFIDENT_RELEVANCE=0 rag eval --gold ../shared/data/realtimeqa/qa_dev.jsonl \
+    RAG_MIN_RELEVANCE=0 RAG_CONFIDENT_RELEVANCE=0 rag eval \
+        --gold ../shared/data/realtimeqa/qa_dev.jsonl \
         --corpus ../shared/data/realtimeqa/corpus.jsonl --out /tmp/cal/rtqa
     python -m evals.calibrate --gold-report /tmp/cal/gold/<run> --rtqa-report /tmp/cal/rtqa/<run>
 
