@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 from pydantic import ConfigDict
 
 from rag.embeddings import VectorCache, token_ids
@@ -58,7 +58,7 @@ def candidate_sentences(
         meta = node.metadata
         if planted_title(meta.get("title", "")):
             continue  # a headline addressed to an AI: the article under it is a planting
-        base = node.start_char_idx or 0
+        base = _start(node)
         text = node.get_content()
         spans = planted.get(meta["doc_id"], [])
         intro = ""
@@ -97,6 +97,11 @@ _article_spans: OrderedDict[tuple[str, str], list[tuple[int, int]]] = OrderedDic
 _article_spans_lock = threading.Lock()
 
 
+def _start(node: BaseNode) -> int:
+    """Where a retrieved chunk starts in its article (chunks are TextNodes with spans)."""
+    return getattr(node, "start_char_idx", None) or 0
+
+
 @lru_cache(maxsize=_ARTICLE_SPANS_MAX)
 def _chunk_spans(text: str) -> tuple[tuple[int, int], ...]:
     """Planted spans of one chunk: the same chunks come back for many questions."""
@@ -114,27 +119,28 @@ def _planted_by_doc(
         meta = nws.node.metadata
         doc = meta["doc_id"]
         fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
-        base = nws.node.start_char_idx or 0
-        spans = [(base + a, base + b) for a, b in _chunk_spans(nws.node.get_content())]
-        out.setdefault(doc, []).extend(spans)
+        base = _start(nws.node)
+        out.setdefault(doc, []).extend(
+            (base + a, base + b) for a, b in _chunk_spans(nws.node.get_content())
+        )
     if article_text is None:
         return out
     for doc, fp in fingerprints.items():
         key = (doc, fp)
         with _article_spans_lock:
-            spans = _article_spans.get(key)
-            if spans is not None:
+            cached = _article_spans.get(key)
+            if cached is not None:
                 _article_spans.move_to_end(key)
-        if spans is None:
+        if cached is None:
             try:
-                spans = planted_spans(article_text(doc))
+                cached = planted_spans(article_text(doc))
             except KeyError:  # deleted since retrieval: the chunks' own spans stand
                 continue
             with _article_spans_lock:
-                _article_spans[key] = spans
+                _article_spans[key] = cached
                 while len(_article_spans) > _ARTICLE_SPANS_MAX:
                     _article_spans.popitem(last=False)
-        out[doc].extend(spans)
+        out[doc].extend(cached)
     return out
 
 
