@@ -25,8 +25,7 @@ ECHO_CHARS = 300  # a failed question is echoed cut to this
 def _settings(args: argparse.Namespace):
     from rag.config import Settings
 
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    return Settings(**overrides)
+    return Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
 
 
 def _print_json(data: object) -> None:

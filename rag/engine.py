@@ -141,7 +141,6 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         if self._answer is None:
             self._answer = yield from self._steps
-        return self._answer
 
     @property
     def answer(self) -> Answer:
@@ -360,7 +359,7 @@ class Engine:
         signals = asdict(st.signals) if st.signals else {"best_relevance": st.best_relevance}
         if st.refusal is not None:
             log.info("refused (%s): best relevance %.3f", st.refusal, st.best_relevance)
-            closest = [citation_for(i, p.node) for i, p in enumerate(st.passages[:3], start=1)]
+            closest = [citation_for(i, n) for i, n in enumerate(st.nodes[:3], start=1)]
             return Answer(
                 st.question,
                 REFUSAL,

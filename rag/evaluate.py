@@ -306,7 +306,11 @@ def load_report(path: Path) -> dict:
 
 def deltas(new: dict, old: dict) -> dict[str, float | None]:
     a, b = flat_metrics(new), flat_metrics(old)
-    return {k: (None if a[k] is None or b.get(k) is None else round(a[k] - b[k], 4)) for k in a}
+    out: dict[str, float | None] = {}
+    for k, x in a.items():
+        y = b.get(k)
+        out[k] = None if x is None or y is None else round(x - y, 4)
+    return out
 
 
 def markdown_table(result: dict, old: dict | None = None) -> str:

@@ -149,21 +149,20 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
             {"role": "assistant", "content": render_draft("")},
         ]
         yield chat, history, ""
-        filters = {
-            "source": source or None,
-            "since": (since or "").strip() or None,
-            "until": (until or "").strip() or None,
-            "top_k": int(top_k),
-            "as_of": (as_of or "").strip() or None,
-        }
         draft = ""
         last_update = 0.0
         try:
-            if filters["source"] and filters["source"] not in engine.store.sources():
-                raise ValueError(
-                    f"no indexed article comes from the source {_echo(filters['source'])!r}"
-                )
-            stream = engine.stream(message, history=history, **filters)
+            if source and source not in engine.store.sources():
+                raise ValueError(f"no indexed article comes from the source {_echo(source)!r}")
+            stream = engine.stream(
+                message,
+                history=history,
+                source=source or None,
+                since=(since or "").strip() or None,
+                until=(until or "").strip() or None,
+                top_k=int(top_k),
+                as_of=(as_of or "").strip() or None,
+            )
             for token in stream:
                 draft += token
                 # Coalesce tokens: each update re-sends the chat, so at most ~8 a second.
@@ -278,13 +277,13 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         inputs = [box, chatbot, history, source, since, until, top_k, as_of]
         outputs = [chatbot, history, box]
         box.submit(respond, inputs, outputs, api_name="ask")
-        send.click(respond, inputs, outputs, api_name=False)
+        send.click(respond, inputs, outputs, api_visibility="private")
         # Cleared in the browser, with no round trip, so nothing asked next can overtake it.
-        new.click(None, None, [chatbot, box], js="() => [[], '']", api_name=False)
-        examples.click(lambda sample: sample[0], examples, box, api_name=False)
+        new.click(None, None, [chatbot, box], js="() => [[], '']", api_visibility="private")
+        examples.click(lambda sample: sample[0], examples, box, api_visibility="private")
         shown = [status, source, examples]
-        app.load(refresh, None, shown, api_name=False)
-        files.upload(upload, files, [upload_result, *shown], api_name=False)
+        app.load(refresh, None, shown, api_visibility="private")
+        files.upload(upload, files, [upload_result, *shown], api_visibility="private")
     return app
 
 
