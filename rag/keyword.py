@@ -231,6 +231,22 @@ class KeywordIndex:
             self._total = None
             return n
 
+    def repair(self, doc_ids: list[str]) -> int:
+        """Re-read these articles from the store (integrity repair); returns how many."""
+        if not doc_ids:
+            return 0
+        with self._sync_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._replace_articles(conn, doc_ids)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._total = None
+        return len(doc_ids)
+
     # Introspection (integrity checks) -------------------------------------------------------
     def articles(self) -> dict[str, str]:
         """Article id -> fingerprint of every article the index holds."""
