@@ -24,6 +24,7 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.answer_span import ShortAnswer, short_answer
+from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
 from rag.embeddings import VectorCache
@@ -81,7 +82,7 @@ Turn = tuple[str, str]  # (user question, assistant answer)
 def clean_question(question: object) -> str:
     if not isinstance(question, str):
         raise InvalidInput("the question must be text")
-    q = _CONTROL.sub(" ", question).strip()
+    q = strip_bidi_controls(_CONTROL.sub(" ", question)).strip()
     if not q:
         raise InvalidInput("the question is empty; ask something about the articles")
     if len(q) > MAX_QUESTION_CHARS:

@@ -61,7 +61,11 @@ ECHO_CHARS = 300  # a rejected question is shown cut to this, never echoed whole
 
 def example_questions(engine: Engine, n: int = 3) -> list[str]:
     """Questions drawn from the indexed articles' titles."""
-    titles = [a.title for a in engine.store.indexed().values() if a.title][:n]
+    from rag.injection import planted_title
+
+    titles = [
+        a.title for a in engine.store.indexed().values() if a.title and not planted_title(a.title)
+    ][:n]
     return [f"What does the article “{t.rstrip('.')}” report?" for t in titles]
 
 
