@@ -15,7 +15,9 @@ def documented() -> dict[str, str]:
     for names, defaults in ROW.findall((ROOT / "README.md").read_text()):
         keys = [n.strip("`")[4:].lower() for n in names.split(" / ")]
         values = [v.strip() for v in defaults.split(" / ")]
-        for key, value in zip(keys, values if len(values) == len(keys) else [""] * len(keys)):
+        if len(values) != len(keys):
+            values = [""] * len(keys)
+        for key, value in zip(keys, values, strict=True):
             out[key] = value
     return out
 
