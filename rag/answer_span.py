@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore, TextNode
@@ -228,7 +228,6 @@ class Candidate:
     prior: float = 0.0
     loglik: float | None = None
     score: float = 0.0
-    features: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -452,7 +451,6 @@ W_FITS = 1.0
 W_LOGLIK = 0.5
 W_WHOLE = 0.3
 MAX_SCORED = 20  # candidates the model scores: each costs a forward pass of a few tokens
-MIN_SCORE = -math.inf
 
 
 def can_score(llm) -> bool:
