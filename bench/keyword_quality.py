@@ -1,7 +1,7 @@
 """Keyword engines compared on RealTime QA dev: hit@k of the evidence article, with hybrid
 retrieval (vector + keyword, RRF) and keyword search alone, plus build and query time.
 
-- fts5: rag.keyword.KeywordIndex (SQLite FTS5, updated per article)
+- tantivy: rag.keyword.KeywordIndex (Tantivy, updated per article)
 - bm25s: the previous index, bm25s rebuilt in full from Chroma's text (kept here for comparison)
 
 Same tokenizer (PyStemmer English + stopwords) for both. Uses the store that `rag ingest` built
@@ -123,7 +123,7 @@ def main() -> int:
         fts = KeywordIndex(store, tmp)
         fts.ensure_fresh()
         fts_build = time.perf_counter() - t
-        results["fts5"] = {
+        results["tantivy"] = {
             "build_s": round(fts_build, 2),
             **evaluate(store, fts, embed, questions, vectors, args.top_k),
         }
