@@ -102,6 +102,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument(
+        "--source",
+        type=Path,
+        help="data dir of a store already holding the RealTime QA corpus (default: ingest it "
+        "into the benchmark cache)",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if not (REALTIMEQA / "corpus.jsonl").exists():
@@ -109,7 +115,14 @@ def main() -> int:
         return 0
     from rag.embeddings import OnnxMiniLMEmbedding
 
-    src, _ = source_store()
+    if args.source:
+        from rag.config import Settings
+        from rag.embeddings import LOCAL_DIM, LOCAL_MODEL_NAME
+        from rag.store import open_store
+
+        src = open_store(Settings(data_dir=args.source), LOCAL_MODEL_NAME, LOCAL_DIM)
+    else:
+        src, _ = source_store()
     rows = read_all(src)
     questions = [
         json.loads(x)["question"] for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()

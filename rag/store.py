@@ -468,7 +468,7 @@ class ArticleStore:
 
     def log_id(self) -> str:
         """Identifies this log: a recreated store gets a new one, so derived indexes rebuild."""
-        return str(self._log.id)
+        return f"{self._collection.id}:{self._log.id}"
 
     def finish_stale_changes(self) -> int:
         """Mark changes a crashed writer left pending as done (call with the ingestion lock)."""
