@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
 from llama_index.core.vector_stores.utils import node_to_metadata_dict
 
 from rag.articles import Article, ReadError, estimate_count, read_sources
@@ -246,7 +252,7 @@ class Ingestor:
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
         self._write_started()
         nodes = [n for p in group for n in chunk_nodes(p)]
-        texts = [n.get_content(metadata_mode="embed") for n in nodes]
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         vectors = self.embed.get_text_embedding_batch(texts)
         doc_ids = [p.article.id for p in group]
         # The change log tells other processes' keyword indexes which articles to re-read.
@@ -259,7 +265,7 @@ class Ingestor:
         log.info("stored %d articles (%d chunks)", len(group), len(nodes))
 
 
-def write_articles(store: ArticleStore, nodes: list[TextNode], vectors: list) -> None:
+def write_articles(store: ArticleStore, nodes: Sequence[BaseNode], vectors: list) -> None:
     """Replace the chunks of the nodes' articles: what an earlier version, or a run killed
     half-way, left of them goes first; each article's marker (chunk 0) is written last."""
     store.delete_articles(list(dict.fromkeys(n.metadata["doc_id"] for n in nodes)))
@@ -269,7 +275,7 @@ def write_articles(store: ArticleStore, nodes: list[TextNode], vectors: list) ->
         store.upsert(
             ids=[nodes[i].node_id for i in idx],
             embeddings=[vectors[i] for i in idx],
-            documents=[nodes[i].text for i in idx],
+            documents=[nodes[i].get_content(MetadataMode.NONE) for i in idx],
             metadatas=[
                 node_to_metadata_dict(nodes[i], remove_text=True, flat_metadata=True) for i in idx
             ],

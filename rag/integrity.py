@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import MetadataMode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
 from rag.keyword import KeywordIndex
@@ -181,7 +182,7 @@ def repair(
                     store.delete_articles(gone)
                     out.removed += gone
                 if nodes:
-                    texts = [n.get_content(metadata_mode="embed") for n in nodes]
+                    texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
                     vectors = embed.get_text_embedding_batch(texts)
                     write_articles(store, nodes, vectors)
     if keyword is not None:

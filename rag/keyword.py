@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.store import ArticleStore
 
@@ -98,7 +99,7 @@ class KeywordIndex:
         self._local = threading.local()
         self._sync_lock = threading.Lock()
         self._schema = _schema()
-        self._index = None  # opened on first use
+        self._index: Any = None  # opened on first use
         self._open_lock = threading.Lock()
         self._in_step_with = -2  # the store head this process last found the index in step with
 
@@ -337,9 +338,9 @@ class KeywordIndex:
                 schema, "date_num", tantivy.FieldType.Integer, low, until
             )
             must.append((tantivy.Occur.Must, rng))
-        query = tantivy.Query.boolean_query(must) if len(must) > 1 else should
+        q = tantivy.Query.boolean_query(must) if len(must) > 1 else should
         searcher = self._tantivy().searcher()
-        hits = searcher.search(query, k).hits
+        hits = searcher.search(q, k).hits
         return [
             KeywordHit(searcher.doc(addr)["chunk_id"][0], float(score))
             for score, addr in hits

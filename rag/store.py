@@ -121,7 +121,7 @@ class _Clients:
             if gen != seen_generation and client is not None:
                 return gen, client  # another store object of this path already reopened
             if client is not None:
-                ident = getattr(client, "_identifier", None)
+                ident = str(getattr(client, "_identifier", ""))
                 system = SharedSystemClient._identifier_to_system.pop(ident, None)
                 SharedSystemClient._identifier_to_refcount.pop(ident, None)
                 if system is not None:
