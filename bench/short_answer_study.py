@@ -42,6 +42,9 @@ def _timed(fn: Callable, *args, **kw) -> tuple:
     return out, 1000 * (time.perf_counter() - t)
 
 
+COMBINED = "d. combined (typed, prior, draft, loglik)"
+
+
 @dataclass
 class _Scored:
     """One question's candidate pools and the model's scores of them, per prompt and style."""
@@ -73,6 +76,12 @@ class _Scored:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="first N questions only")
+    ap.add_argument("--every", type=int, default=1, help="every Nth question (a spread sample)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the 'The answer is: X.' style and no end-to-end rerun (a busy machine)",
+    )
     ap.add_argument("--dump", default="", help="write per-question candidates to this JSON")
     args = ap.parse_args(argv)
     gold_path = REALTIMEQA / "qa_dev.jsonl"
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {gold_path} is absent")
         return 0
     items = [json.loads(line) for line in gold_path.open()]
+    items = items[:: args.every]
     if args.limit:
         items = items[: args.limit]
 
@@ -139,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         ll: dict[str, dict[str, float]] = {}
         prompt_ms: dict[str, float] = {}
         per_cand_ms: dict[str, float] = {}
-        for name, messages, style in [
+        prompts = [
             ("qa-lead", qa_messages, "lead"),
             ("bare", scoring, "bare"),
             ("eot", scoring, "eot"),
             ("lead", scoring, "lead"),
             ("calibration", span.CALIBRATION_MESSAGES, "lead"),
-        ]:
+        ]
+        if args.quick:
+            prompts = [p for p in prompts if p[0] in {"qa-lead", "lead"}]
+        for name, messages, style in prompts:
             # The prompt alone (no replies), then the replies against the cached prompt.
             lead = span.STYLES[style]["lead"]
             _, prompt_ms[name] = _timed(llm.score_continuations, messages, [], lead=lead)
@@ -166,23 +179,29 @@ def main(argv: list[str] | None = None) -> int:
                 typed_prior[0].text if typed_prior else "",
                 cand_ms,
             ),
-            "b. loglik, bare reply": model_option("all", "bare", False),
-            "b. loglik, reply + end of turn": model_option("all", "eot", False),
-            "b. loglik, 'The answer is: X.'": model_option("all", "lead", False),
-            "b+c. typed loglik": model_option("typed", "lead", False),
-            "b+c. typed loglik, calibrated": model_option("typed", "lead", False, True),
-            "d. combined (typed, prior, draft, loglik)": model_option("typed", "lead", True),
-            "d. combined, QA prompt (cached)": model_option("typed", "qa-lead", True),
         }
+        for name, pool, key, combined, calibrate in [
+            ("b. loglik, bare reply", "all", "bare", False, False),
+            ("b. loglik, reply + end of turn", "all", "eot", False, False),
+            ("b. loglik, 'The answer is: X.'", "all", "lead", False, False),
+            ("b+c. typed loglik", "typed", "lead", False, False),
+            ("b+c. typed loglik, calibrated", "typed", "lead", False, True),
+            (COMBINED, "typed", "lead", True, False),
+            ("d. combined, QA prompt (cached)", "typed", "qa-lead", True, False),
+        ]:
+            if key in ll and (not calibrate or "calibration" in ll):
+                options[name] = model_option(pool, key, combined, calibrate)
         for name, (text, ms) in options.items():
             record(name, text, ms, golds)
 
         # The default, end to end, with the verbatim check on every answer.
-        got, ms = _timed(span.short_answer, q, nodes, draft, llm)
-        if got is not None:
-            article = engine.store.article_text(got.doc_id)
-            assert article[got.start : got.end] == got.text, (got, q)
-        record("short_answer() default, end to end", got.text if got else "", ms, golds)
+        got = None
+        if not args.quick:
+            got, ms = _timed(span.short_answer, q, nodes, draft, llm)
+            record("short_answer() default, end to end", got.text if got else "", ms, golds)
+        for c in [got] if got else []:
+            article = engine.store.article_text(c.doc_id)
+            assert article[c.start : c.end] == c.text, (c, q)
 
         rec = {"question": q, "golds": golds, "draft": draft, "kind": kind}
         rec.update({name: text for name, (text, _) in options.items()})
@@ -204,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                 for c in union
             ]
         dump.append(rec)
+        best = options.get(COMBINED, ("",))[0]
         print(
-            f"{n:3d} {golds[0]!r:28.28} {kind:7} default={got.text if got else None!r:30.30} "
-            f"draft={draft[:60]!r}",
+            f"{n:3d} {golds[0]!r:28.28} {kind:7} combined={best!r:30.30} draft={draft[:60]!r}",
             file=sys.stderr,
         )
 
