@@ -139,6 +139,7 @@ class Ingestor:
 
         started = time.perf_counter()
         self._changed = False
+        self._newest = 0  # latest article date written, for store.newest_date()
         report = IngestReport(collection=self.store.name)
         existing = self.store.indexed()
         seen: set[str] = set()
@@ -180,6 +181,7 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         if self._changed:
             self.store.mark_changed()
+            self.store.note_dates(self._newest)
         self.store.set_info(
             {
                 "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -252,6 +254,7 @@ class Ingestor:
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
         self._write_started()
         nodes = [n for p in group for n in chunk_nodes(p)]
+        self._newest = max([self._newest] + [n.metadata.get("date_num", 0) for n in nodes])
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         vectors = self.embed.get_text_embedding_batch(texts)
         doc_ids = [p.article.id for p in group]

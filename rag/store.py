@@ -502,6 +502,18 @@ class ArticleStore:
     def set_info(self, info: dict) -> None:
         self._update_metadata(last_ingestion=json.dumps(info))
 
+    def newest_date(self) -> int:
+        """The latest date_num (YYYYMMDD) any ingestion stored, 0 when unknown (older stores).
+
+        An as-of filter at or after it removes nothing, so a retriever can skip it: a filtered
+        Chroma query is 30-50x slower than an unfiltered one (160-300 ms vs 6 ms at 10k chunks).
+        """
+        return int(self._metadata().get("max_date_num", 0))
+
+    def note_dates(self, newest: int) -> None:
+        if newest > self.newest_date():
+            self._update_metadata(max_date_num=newest)
+
     def write_stamp(self) -> str:
         """Changes whenever an ingestion starts or ends."""
         return str(self._metadata().get("write_stamp", ""))

@@ -165,3 +165,12 @@ def test_repair_re_embeds_an_article_whose_chunks_are_all_there(tmp_path, ingest
     assert set(after) == set(before)
     # Re-embedded from the same text with the same template: the same vectors.
     assert all(abs(x - y) < 1e-4 for c in before for x, y in zip(before[c], after[c], strict=True))
+
+
+def test_the_store_knows_its_newest_article_date(ingestor, src):
+    assert ingestor.store.newest_date() == 0
+    ingestor.run([src], progress=False)
+    assert ingestor.store.newest_date() == 20240504
+    write(src / "old.md", "---\nid: old\ndate: 2020-01-01\n---\nAn old story about a tram.\n")
+    ingestor.run([src], progress=False)
+    assert ingestor.store.newest_date() == 20240504
