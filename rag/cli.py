@@ -90,6 +90,8 @@ def _now() -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     from rag.status import status
 
+    if args.verify or args.repair:
+        return _verify(args)
     info = status(_settings(args))
     if args.json:
         _print_json(info)
@@ -109,6 +111,48 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print("Last ingest:  never; run `rag ingest corpus/`")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """`rag status --verify/--repair`: check every chunk, and rewrite what is damaged."""
+    from rag.components import build
+    from rag.integrity import repair, verify
+    from rag.keyword import KeywordIndex
+
+    settings = _settings(args)
+    parts = build(settings)
+    keyword = KeywordIndex(parts.store, settings.keyword_dir)
+    report = verify(parts.store, keyword)
+    fixed = None
+    if args.repair and not report.ok:
+        fixed = repair(parts.store, parts.embed, settings.data_dir, keyword, report)
+    final = fixed.after if fixed and fixed.after else report
+    if args.json:
+        _print_json({"verify": report.to_dict(), "repair": fixed.to_dict() if fixed else None})
+    else:
+        print(f"Checked {report.chunks} chunks of {report.articles} articles.")
+        problems = {
+            "chunks without an embedding": report.missing_embeddings,
+            "chunks not found by their own vector": report.unfindable,
+            "incomplete articles": list(report.incomplete),
+            "articles out of step in the keyword index": report.keyword_out_of_step,
+        }
+        for what, items in problems.items():
+            if items:
+                more = " …" if len(items) > 5 else ""
+                print(f"  {len(items)} {what}: {', '.join(items[:5])}{more}")
+        if report.ok:
+            print("The store is consistent.")
+        elif fixed is None:
+            print("Run `rag status --repair` to rewrite the damaged articles.")
+        else:
+            print(
+                f"Repaired: {len(fixed.rewritten)} articles rewritten, {len(fixed.removed)} "
+                f"removed (run `rag ingest` again to re-add them), {fixed.keyword_fixed} "
+                "re-read into the keyword index."
+            )
+            print("The store is consistent." if final.ok else "Some damage remains; see above.")
+    return 0 if final.ok else 1
 
 
 def _engine(args: argparse.Namespace):
@@ -316,9 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status",
         help="show what is indexed",
-        description="Articles, chunks, embedding model, store and last ingestion.",
+        description="Articles, chunks, embedding model, store and last ingestion. --verify "
+        "checks that every chunk has its embedding and is found by it, that every article is "
+        "complete and that the keyword index matches (exit 1 when not); --repair rewrites the "
+        "damaged articles from their stored text.",
     )
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument("--verify", action="store_true", help="check the store's integrity")
+    p.add_argument("--repair", action="store_true", help="check, and rewrite what is damaged")
     p.set_defaults(func=cmd_status)
 
     def filter_args(p: argparse.ArgumentParser) -> None:
