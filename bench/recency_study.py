@@ -27,6 +27,7 @@ from bench.common import REALTIMEQA, report_path, table
 TOP_K = 6  # what the engine retrieves by default, and what the issue's hit@6 counts
 BEFORE_POOL = 12  # the candidate pool before this change: 2 x top_k
 WEEK = 7  # the issue's reference: only the week before the question's date
+OLD = 14  # evidence older than this is background: the prior must not lose it
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Setting:
     prior: str = "off"  # "off", "current" or "all"
     half_life: float = 7.0
     floor: float = 0.5
-    pool: int = 50
+    pool: int = 100
     shape: str = "searches"  # the prior on each search's score, or on the fused score
     week_only: bool = False  # reference: since = question date - 7 days
 
@@ -44,41 +45,49 @@ class Setting:
 def settings() -> list[Setting]:
     rows = [
         Setting("(a) before: no as-of, no prior, pool 12", as_of=False, pool=BEFORE_POOL),
-        Setting("(a') no as-of, no prior, pool 50", as_of=False),
         Setting("(b) as-of filter, pool 12", pool=BEFORE_POOL),
-        Setting("(b') as-of filter, pool 50"),
+        Setting("(b) as-of filter, pool 100"),
     ]
-    for scope in ("current", "all"):
+    for floor in (0.5, 0.25):
         for half_life in (3, 7, 14, 30):
             rows.append(
                 Setting(
-                    f"(c) prior {scope}, half-life {half_life}, floor 0.5",
-                    prior=scope,
+                    f"(c) prior current, half-life {half_life}, floor {floor}",
+                    prior="current",
                     half_life=half_life,
+                    floor=floor,
                 )
             )
-    for floor in (0.25, 0.75):
-        rows.append(
-            Setting(f"(d) prior current, half-life 7, floor {floor}", prior="current", floor=floor)
-        )
-    rows.append(Setting("(e) prior current, half-life 7, pool 12", prior="current", pool=12))
-    for scope in ("current", "all"):
+    for floor in (0.5, 0.25):
+        rows.append(Setting(f"(d) prior all, half-life 7, floor {floor}", prior="all", floor=floor))
         rows.append(
             Setting(
-                f"(f) prior {scope} on the fused score, half-life 7", prior=scope, shape="fused"
+                f"(e) prior current on the fused score, half-life 7, floor {floor}",
+                prior="current",
+                floor=floor,
+                shape="fused",
             )
         )
+    rows.append(Setting("(d) prior all, half-life 3, floor 0.5", prior="all", half_life=3))
+    rows.append(
+        Setting(
+            "(f) prior current, half-life 3, floor 0.5, pool 50",
+            prior="current",
+            half_life=3,
+            pool=50,
+        )
+    )
     rows.append(Setting("(ref) only the week before (since = as-of - 7)", week_only=True))
     return rows
 
 
-def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
+def run(setting: Setting, questions, vectors, dates, store, keyword, embed) -> dict:
     from llama_index.core.schema import QueryBundle
 
     from rag.metrics import hit_and_rr
     from rag.retrieve import Filters, HybridRetriever, is_current_events
 
-    hits: dict[str, list[float]] = {"all": [], "current": [], "other": []}
+    hits: dict[str, list[float]] = {"all": [], "current": [], "other": [], "old": []}
     rrs: list[float] = []
     seconds: list[float] = []
     for q, vec in zip(questions, vectors, strict=True):
@@ -107,6 +116,8 @@ def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
         hits["all"].append(hit)
         hits["current" if is_current_events(q["question"], day) else "other"].append(hit)
         rrs.append(rr)
+        if min((day - dates[e]).days for e in q["evidence_doc_ids"] if e in dates) > OLD:
+            hits["old"].append(hit)
     return {
         "setting": setting.name,
         "as_of": setting.as_of,
@@ -119,6 +130,7 @@ def run(setting: Setting, questions, vectors, store, keyword, embed) -> dict:
         "mrr": round(statistics.mean(rrs), 4),
         "hit@6_current": round(statistics.mean(hits["current"]), 4) if hits["current"] else None,
         "hit@6_other": round(statistics.mean(hits["other"]), 4) if hits["other"] else None,
+        f"hits_old_evidence(>{OLD}d)": f"{int(sum(hits['old']))}/{len(hits['old'])}",
         "retrieve_ms_p50": round(1000 * statistics.median(seconds), 1),
     }
 
@@ -146,6 +158,11 @@ def main() -> int:
     keyword.ensure_fresh()
     questions = [json.loads(x) for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()]
     questions = [q for q in questions if q.get("question_date") and q.get("evidence_doc_ids")]
+    dates = {}
+    for line in (REALTIMEQA / "corpus.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row.get("date"):
+            dates[row["id"]] = dt.date.fromisoformat(row["date"][:10])
     vectors = [embed.get_query_embedding(q["question"]) for q in questions]
     current = sum(
         is_current_events(q["question"], dt.date.fromisoformat(q["question_date"]))
@@ -154,9 +171,16 @@ def main() -> int:
 
     results = []
     for s in settings():
-        results.append(run(s, questions, vectors, store, keyword, embed))
+        results.append(run(s, questions, vectors, dates, store, keyword, embed))
         print(f"  {s.name}: hit@6 {results[-1]['hit@6']:.3f}", file=sys.stderr)
-    cols = ["hit@6", "mrr", "hit@6_current", "hit@6_other", "retrieve_ms_p50"]
+    cols = [
+        "hit@6",
+        "mrr",
+        "hit@6_current",
+        "hit@6_other",
+        f"hits_old_evidence(>{OLD}d)",
+        "retrieve_ms_p50",
+    ]
     print(
         f"RealTime QA dev: {len(questions)} questions ({current} current-events by "
         f"is_current_events), {store.count()} chunks, top {TOP_K}"

@@ -82,7 +82,7 @@ def test_recency_weight_decays_from_one_to_the_floor():
     h = RECENCY_HALF_LIFE_DAYS
     assert recency_weight(0, current=True) == 1.0
     assert recency_weight(h, current=True) == pytest.approx((1 + RECENCY_FLOOR) / 2)
-    ages = [0, 1, 3, 7, 14, 30, 90, 365]
+    ages = [h * x for x in (0, 0.1, 0.5, 1, 2, 4, 8)]
     weights = [recency_weight(a, current=True) for a in ages]
     assert weights == sorted(weights, reverse=True) and len(set(weights)) == len(weights)
     assert recency_weight(10_000, current=True) == pytest.approx(RECENCY_FLOOR)
