@@ -26,6 +26,21 @@ def default_data_dir() -> Path:
     return Path(base) / "newsrag"
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def llm_threads(requested: int) -> int:
+    """0 means automatic: half the cores this process may use, at least one. llama.cpp's
+    threads spin while they wait for each other; once they outnumber the free cores (a second
+    process, say an ingestion beside a server, is enough) one step waits for a descheduled
+    thread and a 1 s answer takes a minute. Half the cores leaves room for the other process."""
+    return requested or max(1, usable_cores() // 2)
+
+
 def _config_file() -> Path | None:
     named = os.environ.get("RAG_CONFIG_FILE")
     if named:
@@ -50,7 +65,9 @@ class Settings(BaseSettings):
     embed_base_url: str | None = None
     embed_api_key: str | None = None
     embed_batch_size: int = Field(default=8, ge=1, le=2048)
-    embed_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = all cores")
+    embed_threads: int = Field(
+        default=0, ge=0, description="onnxruntime threads; 0 = all cores (they yield, not spin)"
+    )
 
     # Vector store
     chroma_mode: Literal["persistent", "http"] = "persistent"
@@ -86,12 +103,16 @@ class Settings(BaseSettings):
     )
     llm_base_url: str | None = None
     llm_api_key: str | None = None
-    llm_timeout: float = Field(default=60.0, gt=0, description="seconds per request")
+    llm_timeout: float = Field(
+        default=60.0, gt=0, description="overall seconds per model call, retries included"
+    )
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_max_tokens: int = Field(default=96, ge=8, le=4096)
     llm_context_window: int = Field(default=2048, ge=512)
-    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = all cores")
+    llm_threads: int = Field(
+        default=0, ge=0, description="llama.cpp threads; 0 = half the cores (see llm_threads())"
+    )
     seed: int = 0
 
     # Retrieval and answering

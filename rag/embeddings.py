@@ -82,6 +82,9 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        # Idle threads sleep instead of spinning, so a second process on the same cores (an
+        # answer while ingesting) is slowed by its share of the CPU, not by busy waiting.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 

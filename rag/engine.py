@@ -20,6 +20,7 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
+from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -107,6 +108,7 @@ class AnswerState:
     chunks: list[NodeWithScore] = field(default_factory=list)
     passages: list[NodeWithScore] = field(default_factory=list)
     best_relevance: float = 0.0
+    prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
     short: ShortAnswer | None = None
     text: str = ""
@@ -297,12 +299,12 @@ class Engine:
         st.timed("select", t)
 
     def _generate(self, st: AnswerState) -> Iterator[str]:
-        messages = self.prompts["qa"].format_messages(
+        st.prompt = self.prompts["qa"].format_messages(
             context=self.format_context(st.nodes), question=st.standalone
         )
         t = time.perf_counter()
         try:
-            for part in self.llm.stream_chat(messages):
+            for part in self.llm.stream_chat(st.prompt):
                 delta = part.delta or ""
                 if delta:
                     if not st.draft:
@@ -318,7 +320,10 @@ class Engine:
     def _extract_short_answer(self, st: AnswerState) -> None:
         t = time.perf_counter()
         try:
-            st.short = short_answer(st.standalone, st.passages, st.draft, self.llm)
+            # Scored on the draft's own prompt, which the local model still holds in its cache.
+            st.short = short_answer(
+                st.standalone, st.passages, st.draft, self.llm, messages=st.prompt
+            )
         except Exception as e:  # a scoring failure must not lose the answer
             log.warning("short answer failed: %s", e)
             st.short = None

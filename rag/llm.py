@@ -29,7 +29,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from pydantic import PrivateAttr
 
-from rag.config import Settings
+from rag.config import Settings, llm_threads
 from rag.embeddings import package_file
 from rag.errors import LLMUnavailable, MissingDependency
 
@@ -77,7 +77,7 @@ class LocalLlamaCpp(CustomLLM):
         self._llama = Llama(
             model_path=self.model_path,
             n_ctx=self.context_window,
-            n_threads=self.threads or os.cpu_count() or 1,  # llama.cpp would take half
+            n_threads=llm_threads(self.threads),
             seed=self.seed,
             verbose=False,
         )
