@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 1000  # rows per request when reading the whole collection
 LOG_SUFFIX = "__log"
+OPEN_RETRY_SECONDS = 30.0  # how long opening waits for another process setting up the store
 CHECK_SECONDS = 0.25  # how stale a process's view of the log head may be; a check costs ~1 ms
 # A change still marked in progress after this long, by a writer we cannot see alive, was left by
 # a crash; readers then take the store as it is (integrity verify reports what the crash left).
@@ -66,6 +67,10 @@ def _caller_error(e: Exception) -> bool:
     ) or (type(e) is ValueError)
 
 
+def _setup_race(e: Exception) -> bool:
+    return "locked" in str(e) or "already exists" in str(e)
+
+
 def make_chroma_client(settings: Settings):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -89,10 +94,19 @@ def make_chroma_client(settings: Settings):
             ) from e
         return client
     settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
-    except Exception as e:
-        raise StoreUnavailable(f"cannot open the store at {settings.chroma_dir} ({e})") from e
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    while True:
+        try:
+            return chromadb.PersistentClient(
+                path=str(settings.chroma_dir), settings=chroma_settings
+            )
+        except Exception as e:
+            # Two processes creating a new store at once: one of them sees "database is
+            # locked" or "table ... already exists" while the other sets it up. Wait for it.
+            if _setup_race(e) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise StoreUnavailable(f"cannot open the store at {settings.chroma_dir} ({e})") from e
 
 
 class _Clients:
@@ -245,20 +259,26 @@ class ArticleStore:
 
     def _attach(self, client: Any) -> None:
         self.client = client
-        try:
-            self._collection = client.get_or_create_collection(
-                name=self.name,
-                metadata={"embed_model": self.model, "dim": self.dim},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
-            )
-            self._log = client.get_or_create_collection(
-                name=self.log_name, metadata={"kind": "change log"}, embedding_function=None
-            )
-        except Exception as e:
-            raise StoreUnavailable(
-                f"cannot open collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
-            ) from e
+        deadline = time.monotonic() + OPEN_RETRY_SECONDS
+        while True:
+            try:
+                self._collection = client.get_or_create_collection(
+                    name=self.name,
+                    metadata={"embed_model": self.model, "dim": self.dim},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+                self._log = client.get_or_create_collection(
+                    name=self.log_name, metadata={"kind": "change log"}, embedding_function=None
+                )
+                return
+            except Exception as e:
+                if _setup_race(e) and time.monotonic() < deadline:
+                    time.sleep(0.2)  # another process is creating the store
+                    continue
+                raise StoreUnavailable(
+                    f"cannot open collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
+                ) from e
 
     def _reopen(self) -> Any:
         """A fresh client for this store's path (no-op for a server); returns the collection."""
