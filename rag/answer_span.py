@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore, TextNode
@@ -325,11 +326,11 @@ def _spans_in_sentence(
             for k in range(len(piece)):
                 spans.add((piece[k], piece[-1]))
                 spans.add((piece[0], piece[k]))
-        for a, b in spans:
-            if {a.text.lower(), b.text.lower()} & (_CONNECTORS | {"the"}):
+        for first, last in spans:
+            if {first.text.lower(), last.text.lower()} & (_CONNECTORS | {"the"}):
                 continue
-            whole = a is run[0] and b is run[-1]
-            out.append((a.start, b.end, "name" if whole else "part"))
+            whole = first is run[0] and last is run[-1]
+            out.append((first.start, last.end, "name" if whole else "part"))
         i = j
     # Numbers with their currency and scale: "$19 million", "2 million", "60%", "5.9".
     for k, t in enumerate(toks):
@@ -346,16 +347,20 @@ def _spans_in_sentence(
             a = m.start(1) + m.group(1).find(inner)
             out.append((a, a + len(inner), "quote"))
     # Noun phrases, roughly: runs of lower-case content words ("baby formula", "heat waves").
-    run: list[_Tok] = []
-    for t in [*toks, None]:
-        if t is not None and _np_word(t.text) and (not run or _joined(text, run[-1], t)):
-            run.append(t)
+    phrase: list[_Tok] = []
+    for tok in [*toks, None]:
+        if (
+            tok is not None
+            and _np_word(tok.text)
+            and (not phrase or _joined(text, phrase[-1], tok))
+        ):
+            phrase.append(tok)
             continue
-        for a in range(len(run)):
-            for b in range(a, min(len(run), a + MAX_PHRASE_WORDS)):
-                if not _VERBISH.search(run[b].text):
-                    out.append((run[a].start, run[b].end, "np"))
-        run = [t] if t is not None and _np_word(t.text) else []
+        for a in range(len(phrase)):
+            for b in range(a, min(len(phrase), a + MAX_PHRASE_WORDS)):
+                if not _VERBISH.search(phrase[b].text):
+                    out.append((phrase[a].start, phrase[b].end, "np"))
+        phrase = [tok] if tok is not None and _np_word(tok.text) else []
     return out
 
 
@@ -435,7 +440,8 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
 
 
 def _nodes(passages: Sequence[NodeWithScore | TextNode]) -> list[TextNode]:
-    return [p.node if isinstance(p, NodeWithScore) else p for p in passages]
+    # A NodeWithScore holds a BaseNode; the passages given here are always text chunks.
+    return [cast(TextNode, p.node) if isinstance(p, NodeWithScore) else p for p in passages]
 
 
 # ---------------------------------------------------------------------------------------------

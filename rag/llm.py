@@ -11,7 +11,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,7 +206,7 @@ class LocalLlamaCpp(CustomLLM):
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        def gen() -> Iterator[ChatResponse]:
+        def gen() -> ChatResponseGen:
             text = ""
             with self._lock:
                 for part in self._call(messages, stream=True, **kwargs):
@@ -231,7 +231,7 @@ class LocalLlamaCpp(CustomLLM):
     ) -> CompletionResponseGen:
         msg = ChatMessage(role=MessageRole.USER, content=prompt)
 
-        def gen() -> Iterator[CompletionResponse]:
+        def gen() -> CompletionResponseGen:
             for r in self.stream_chat([msg], **kwargs):
                 yield CompletionResponse(text=r.message.content or "", delta=r.delta)
 
@@ -330,7 +330,7 @@ def _with_deadline(base: type) -> type:
     # machine; doing it now keeps that out of the first question's deadline.
     import openai.resources  # noqa: F401
 
-    class Deadline(base):  # type: ignore[misc, valid-type]
+    class Deadline(base):
         _deadline_s: float = PrivateAttr(default=60.0)
         _retries: int = PrivateAttr(default=0)
         _local: Any = PrivateAttr(default_factory=threading.local)
@@ -380,7 +380,7 @@ def _with_deadline(base: type) -> type:
                 self._local.ends = None  # calls outside this wrapper get the whole budget
             raise AssertionError("unreachable")
 
-        def _stream(self, fn, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        def _stream(self, fn, *args: Any, **kwargs: Any) -> Generator[Any, None, None]:
             try:
                 for _ in self._attempts():
                     started = False

@@ -24,7 +24,7 @@ from typing import Literal
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import (
     FilterCondition,
     FilterOperator,
@@ -213,7 +213,7 @@ def is_current_events(question: str, as_of: dt.date | None = None) -> bool:
     if _PAST.search(question) or any(y != this_year for y in _YEAR.findall(question)):
         return False
     aux = _AUX.search(question)
-    return bool(aux) and aux.group(0).lower() in _PRESENT_AUX
+    return aux is not None and aux.group(0).lower() in _PRESENT_AUX
 
 
 class HybridRetriever(BaseRetriever):
@@ -247,7 +247,9 @@ class HybridRetriever(BaseRetriever):
         if as_of is not None and filters.as_of and _day(as_of, "as_of") != filters.as_of_num:
             raise InvalidInput("two different as-of dates: pass it once")
         day = _day(as_of, "as_of") or filters.as_of_num
-        self.as_of = _from_num(day) if day else dt.date.today()
+        as_of_day = _from_num(day) if day else dt.date.today()
+        assert as_of_day is not None  # `day` was read from a valid date by _day
+        self.as_of: dt.date = as_of_day
         self.filters = replace(filters, as_of=self.as_of).validate()
         self.store = store
         self.keyword = keyword
@@ -331,7 +333,7 @@ class HybridRetriever(BaseRetriever):
     def _has_undated(self) -> bool:
         return bool(self.store.collection.get(where={"date": ""}, limit=1, include=[])["ids"])
 
-    def _age(self, node: TextNode) -> float | None:
+    def _age(self, node: BaseNode) -> float | None:
         num = node.metadata.get("date_num")
         day = _from_num(int(num)) if num else None
         return float((self.as_of - day).days) if day else None
@@ -340,7 +342,7 @@ class HybridRetriever(BaseRetriever):
         self,
         ids: list[str],
         query_bundle: QueryBundle,
-        nodes: dict[str, TextNode],
+        nodes: dict[str, BaseNode],
         cosine: dict[str, float],
     ) -> None:
         """Load the chunks only BM25 found, with their cosine similarity to the query."""

@@ -306,6 +306,12 @@ class WebReader:
         self._client: httpx.Client | None = None
         self._cache: _Cache | None = None
 
+    @property
+    def _open_cache(self) -> _Cache:
+        """The cache of the read() under way (there is none outside one)."""
+        assert self._cache is not None, "the cache is open only during read()"
+        return self._cache
+
     # ---- public
 
     def read(self, urls: Sequence[str]) -> Iterator[Article | ReadError]:
@@ -408,20 +414,20 @@ class WebReader:
                 done[key] = ("error", str(e))
                 yield ReadError(feed, f"{entry.link}: {e}")
                 return
-            self._cache.put_entry(entry.link, entry.version, response.url)
+            self._open_cache.put_entry(entry.link, entry.version, response.url)
         done[key] = ("ok", article.id)
         yield _with_entry(article, entry, feed)
 
     def _cached_entry(self, entry: _Entry) -> Article | None:
         """The article read for this entry before, when the feed says it has not changed."""
-        known = self._cache.entry(entry.link)
+        known = self._open_cache.entry(entry.link)
         if known is None or known[0] != entry.version:
             return None
-        row = _usable(self._cache.get(known[1]))
+        row = _usable(self._open_cache.get(known[1]))
         if row is None or row["kind"] != "page":
             return None
-        self._cache.touch(known[1])
-        self._cache.put_entry(entry.link, entry.version, known[1])
+        self._open_cache.touch(known[1])
+        self._open_cache.put_entry(entry.link, entry.version, known[1])
         self.stats.from_cache += 1
         log.debug("%s: unchanged in its feed, not fetched", entry.link)
         return row["article"]
@@ -471,7 +477,7 @@ class WebReader:
         return article
 
     def _store(self, response: _Response, kind: str, value) -> None:
-        self._cache.put(response.url, kind, response.etag, response.modified, value)
+        self._open_cache.put(response.url, kind, response.etag, response.modified, value)
 
     # ---- HTTP
 
@@ -485,7 +491,7 @@ class WebReader:
         while True:
             if s.web_respect_robots:
                 self._check_robots(current)
-            cached = _usable(self._cache.get(current))
+            cached = _usable(self._open_cache.get(current))
             headers = {"Accept": ACCEPT}
             if cached and cached["etag"]:
                 headers["If-None-Match"] = cached["etag"]
@@ -503,7 +509,7 @@ class WebReader:
                     if cached is None:
                         raise FetchError("the server answered 304 to a plain request")
                     self.stats.not_modified += 1
-                    self._cache.touch(current)
+                    self._open_cache.touch(current)
                     response.cached = cached
                 else:
                     self.stats.fetched += 1
@@ -626,7 +632,7 @@ class WebReader:
     def _load_robots(self, origin: str) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
         """Rules for `origin`: from the cache when under a day old, else fetched."""
         key = f"{origin}/robots.txt"
-        cached = self._cache.get(key)
+        cached = self._open_cache.get(key)
         text: str | None = None
         if (
             cached
@@ -644,7 +650,7 @@ class WebReader:
                     return None, str(e)
             else:
                 text = decode_text(response.body, response.content_type)
-            self._cache.put(key, "robots", None, None, {"text": text, "at": time.time()})
+            self._open_cache.put(key, "robots", None, None, {"text": text, "at": time.time()})
         rules = urllib.robotparser.RobotFileParser(key)
         rules.parse(text.splitlines())
         return rules, ""
@@ -847,8 +853,9 @@ def _extract(html: str, url: str) -> Article:
         include_tables=True,
         date_extraction_params=DATE_PARAMS,
     )
+    assert not isinstance(doc, dict)  # a dict only with as_dict=True
     text = (doc.text or "").strip() if doc is not None else ""
-    if len(text) < MIN_ARTICLE_CHARS:
+    if doc is None or len(text) < MIN_ARTICLE_CHARS:
         raise FetchError(
             f"no article text found on this page ({len(text)} characters; an index page, or "
             "one that needs JavaScript)"
