@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,11 @@ class _Pending:
     fingerprint: str  # of the article with its cleaned text
     chunks: list[Chunk]
     is_update: bool
+
+
+def under_failed(path: str, failed: set[str]) -> bool:
+    """Is `path` one that failed to read, or inside a folder that did? Its articles are kept."""
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in failed)
 
 
 def date_number(date: str) -> int | None:
@@ -147,15 +153,25 @@ class Ingestor:
         group: list[_Pending] = []
         max_bytes = int(self.settings.max_article_mb * 1_000_000)
 
+        from rag.web import WebReader, is_url
+
+        urls = [str(p) for p in paths if is_url(str(p))]
+        files = [p for p in paths if not is_url(str(p))]
+
+        def sources() -> Iterator[Article | ReadError]:
+            yield from read_sources(files, max_bytes)
+            if urls:
+                yield from WebReader(self.settings, self.settings.data_dir / "web").read(urls)
+
         bar = tqdm(
-            total=estimate_count(paths),
+            total=estimate_count(files) + len(urls),
             unit="article",
             desc="Ingesting",
             disable=not progress,
             dynamic_ncols=True,
         )
         with bar:
-            for item in read_sources(paths, max_bytes):
+            for item in sources():
                 bar.update(1)
                 if isinstance(item, ReadError):
                     log.warning("skipped %s", item)
@@ -185,7 +201,7 @@ class Ingestor:
         self.store.set_info(
             {
                 "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "sources": [str(Path(p).resolve()) for p in paths],
+                "sources": [p if is_url(p) else str(Path(p).resolve()) for p in map(str, paths)],
                 **report.to_dict(),
             }
         )
@@ -195,7 +211,9 @@ class Ingestor:
         self, paths: Sequence[str | Path], seen: set[str], failed: set[str], report: IngestReport
     ) -> None:
         """Remove articles that are not in `paths`, including chunks a crashed run left."""
-        missing = [str(p) for p in paths if not Path(p).exists()]
+        from rag.web import is_url
+
+        missing = [str(p) for p in paths if not is_url(str(p)) and not Path(p).exists()]
         if missing:
             report.warnings.append(
                 f"--prune skipped: {', '.join(missing)} does not exist, so nothing was removed"
@@ -205,7 +223,7 @@ class Ingestor:
         gone = [
             doc_id
             for doc_id, path in self.store.chunk_articles().items()
-            if doc_id not in seen and path not in failed
+            if doc_id not in seen and not under_failed(path, failed)
         ]
         if not gone:
             return
@@ -245,11 +263,32 @@ class Ingestor:
         article.text = text
         fingerprint = article.fingerprint()
         old = existing.get(article.id)
+        if old is not None and old.fingerprint != fingerprint and self._collides(article, old):
+            report.errors.append(
+                ReadError(
+                    article.path,
+                    f"duplicate article id '{article.id}': {old.path} has it in the store and "
+                    "keeps it; give one of them its own id (front matter `id:`), or remove "
+                    f"{old.path} if this file replaces it",
+                    line=article.line,
+                )
+            )
+            return None  # the id stays in `seen`, so --prune keeps the stored article
         if old is not None and old.fingerprint == fingerprint:
             report.articles.unchanged += 1
             report.chunks.unchanged += old.n_chunks
             return None
         return _Pending(article, fingerprint, self.chunker.split(text), old is not None)
+
+    @staticmethod
+    def _collides(article: Article, old) -> bool:
+        """Another file, still there, holds this id: a real collision. A stored path that is
+        gone means the article moved, and the new place takes over."""
+        from rag.web import is_url
+
+        if not old.path or old.path == article.path or is_url(old.path):
+            return False
+        return Path(old.path).exists()
 
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
         self._write_started()

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from rag.embeddings import LOCAL_DIM, LOCAL_MODEL_NAME
-from rag.ingest import Ingestor
+from rag.ingest import Ingestor, under_failed
 from rag.store import open_store
 from tests.conftest import CORPUS, write
 
@@ -212,3 +212,32 @@ def test_unreadable_jsonl_in_a_folder_is_reported_not_fatal(tmp_path, ingestor):
     (tmp_path / "in" / "broken.jsonl").symlink_to(tmp_path / "missing.jsonl")
     report = ingestor.run([tmp_path / "in"], progress=False)
     assert report.articles.added == 1 and "cannot read" in report.errors[0].reason
+
+
+def test_an_id_taken_by_another_file_is_a_reported_collision(tmp_path, settings, embed):
+    """cnn/a.md then bbc/a.md with the same front-matter id: the second is reported with both
+    places, and the stored article is kept; a moved file (old place gone) takes over."""
+    store = open_store(settings, LOCAL_MODEL_NAME, LOCAL_DIM)
+    ing = Ingestor(settings, store, embed)
+    body = "---\nid: story-1\ntitle: {t}\n---\n\n{t} opened a new ferry line to the islands.\n"
+    cnn = write(tmp_path / "cnn" / "a.md", body.format(t="Harbour board"))
+    bbc = write(tmp_path / "bbc" / "a.md", body.format(t="River council"))
+    assert ing.run([cnn.parent], progress=False).articles.added == 1
+    second = ing.run([bbc.parent], progress=False)
+    assert second.articles.updated == 0 and len(second.errors) == 1
+    reason = second.errors[0].reason
+    assert "duplicate article id 'story-1'" in reason and str(cnn.resolve()) in reason
+    assert second.errors[0].path == str(bbc.resolve())
+    assert "Harbour board" in store.article_text("story-1")
+    cnn.unlink()  # the first file is gone: the second is a move, not a collision
+    moved = ing.run([bbc.parent], progress=False)
+    assert moved.ok and moved.articles.updated == 1
+    assert "River council" in store.article_text("story-1")
+
+
+def test_prune_keeps_what_lies_under_a_folder_that_failed_to_read():
+    failed = {"/data/news/cnn"}
+    assert under_failed("/data/news/cnn/2024-01-01.md", failed)
+    assert under_failed("/data/news/cnn", failed)
+    assert not under_failed("/data/news/cnn-archive/a.md", failed)  # a sibling, not inside
+    assert not under_failed("/data/news/bbc/a.md", failed)

@@ -561,3 +561,25 @@ def test_feed_without_validators_still_fetches_no_pages_again(site, settings, tm
     second, _ = split(reader(settings, tmp_path).read([feed]))
     assert len(first) == len(second) == 2
     assert site.hits["/feed.xml"] == 2 and site.page_requests() == 2
+
+
+@pytest.mark.e2e
+def test_ingest_feed_url_then_second_run_does_no_work(site, settings, embed):
+    from rag.embeddings import LOCAL_DIM, LOCAL_MODEL_NAME
+    from rag.ingest import Ingestor
+    from rag.store import open_store
+
+    add_news(site)
+    feed = site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    s = settings.model_copy(update=FAST)
+    ingestor = Ingestor(s, open_store(s, LOCAL_MODEL_NAME, LOCAL_DIM), embed)
+    first = ingestor.run([feed], progress=False)
+    assert first.errors == [] and first.articles.added == 2
+    assert set(ingestor.store.indexed()) == {
+        site.url("/news/harbour.html"),
+        site.url("/news/bridge.html"),
+    }
+    pages = site.page_requests()
+    second = ingestor.run([feed], prune=True, progress=False)
+    assert second.articles.unchanged == 2 and second.articles.removed == 0
+    assert site.page_requests() == pages
