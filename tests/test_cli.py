@@ -8,7 +8,11 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from tests.conftest import CORPUS, write
+
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
 
 WORDS = [
     "council",

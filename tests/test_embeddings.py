@@ -1,9 +1,12 @@
 """The bundled embedding model, run for real."""
 
 import numpy as np
+import pytest
 
 from rag.config import Settings
 from rag.embeddings import LOCAL_DIM, embedding_id, make_embedding
+
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
 
 
 def test_vectors_are_unit_length_and_meaningful(embed):

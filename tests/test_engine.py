@@ -11,6 +11,8 @@ from tests.conftest import free_port
 from tests.fakes import FakeLLM, is_condense
 from tests.news_fixture import write_corpus
 
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
+
 
 @pytest.fixture
 def news(tmp_path, settings):

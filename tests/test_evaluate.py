@@ -75,13 +75,13 @@ def test_runner_report_compare_and_thresholds(tmp_path, settings):
                     "id": "g1",
                     "question": "How much did the Portmere harbour repairs cost?",
                     "answers": ["4 million euros"],
-                    "evidence_doc_ids": ["harbour"],
+                    "evidence_doc_ids": ["news/harbour"],
                 },
                 {
                     "id": "g2",
                     "question": "Which union leader said Lindholm trains would run normally?",
                     "answers": ["Tomas Berg"],
-                    "evidence_doc_ids": ["rail"],
+                    "evidence_doc_ids": ["news/rail"],
                 },
                 {
                     "id": "g3",

@@ -11,6 +11,8 @@ from rag.ingest import Ingestor, under_failed
 from rag.store import open_store
 from tests.conftest import CORPUS, write
 
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
+
 
 @pytest.fixture
 def ingestor(settings, embed):

@@ -15,6 +15,8 @@ from rag.keyword import KeywordIndex
 from rag.store import open_store
 from tests.conftest import CORPUS, write
 
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
+
 
 @pytest.fixture
 def ingestor(settings, embed):

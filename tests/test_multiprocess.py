@@ -19,6 +19,8 @@ import pytest
 from rag.embeddings import LOCAL_DIM, LOCAL_MODEL_NAME
 from tests.conftest import ROOT, write
 
+pytestmark = pytest.mark.e2e  # the real embedding model (and store) throughout
+
 N_ARTICLES = 300
 WORDS = "harbour ferry council bridge tram festival library river market station".split()
 
