@@ -9,6 +9,7 @@ _WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 _NUMBER = re.compile(r"\d")
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 
+
 @lru_cache(maxsize=1)
 def _stem():
     import Stemmer
