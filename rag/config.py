@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         default=0.40, description="below this best-sentence relevance, the answer is a refusal"
     )
     confident_relevance: float = Field(
-        default=0.55,
+        default=0.50,
         description="below this, a model answer that no passage supports becomes a refusal "
         "rather than a quote",
     )

@@ -47,7 +47,7 @@ class RefusalPolicy:
     min_relevance: float = 0.40
     # Between min_relevance and this, retrieval is unsure, so the answer must stand on its own:
     # a model draft that no passage supports is a refusal rather than a quoted stand-in.
-    confident_relevance: float = 0.55
+    confident_relevance: float = 0.50
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RefusalPolicy:
