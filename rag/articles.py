@@ -283,17 +283,29 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     return meta, body.lstrip("-").lstrip("\n")
 
 
-def _read_html(html: str, doc_id: str) -> Article:
+def extract_html(html: str, url: str | None = None):
+    """trafilatura's main text and metadata of a page (a Document, or None), the same way for
+    files and for pages fetched from the web: embedded frames and objects are never read, and
+    dates come from the page's markup and URL only (a text search finds "since 2009")."""
     import trafilatura  # imported late: it is only needed for HTML
-    from trafilatura.settings import Document
 
     doc = trafilatura.bare_extraction(
         html,
+        url=url,
         include_comments=False,
         include_tables=True,
         with_metadata=True,
         prune_xpath=EMBEDDED_XPATH,
+        date_extraction_params={"original_date": True, "extensive_search": False},
     )
+    assert not isinstance(doc, dict)  # a dict only with as_dict=True
+    return doc
+
+
+def _read_html(html: str, doc_id: str) -> Article:
+    from trafilatura.settings import Document
+
+    doc = extract_html(html)
     if not isinstance(doc, Document) or not (doc.text or "").strip():
         raise InputError("no article text found in this HTML page")
     return _article_from_fields(

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from rag.articles import Article, ReadError, normalise_date
+from rag.articles import Article, ReadError, extract_html, normalise_date
 from rag.config import Settings
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,6 @@ ROBOTS_MAX_BYTES = 500 * 1024
 ROBOTS_TTL = 24 * 3600.0
 # A Crawl-delay larger than this is a site asking not to be read; cap it so a run still ends.
 MAX_CRAWL_DELAY = 30.0
-# Publication date, not last change; and only from markup and URL: a free-text search finds
-# "since 2009" in a story and takes it for the date.
-DATE_PARAMS = {"original_date": True, "extensive_search": False}
 # Less main text than a sentence or two is a page's navigation, not an article.
 MIN_ARTICLE_CHARS = 100
 CACHE_FILE = "cache.sqlite3"
@@ -843,17 +840,7 @@ def _decode(body: bytes, content_type: str, meta_charset: str | None) -> str:
 
 
 def _extract(html: str, url: str) -> Article:
-    import trafilatura  # imported late: heavy, and only pages need it
-
-    doc = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=True,
-        date_extraction_params=DATE_PARAMS,
-    )
-    assert not isinstance(doc, dict)  # a dict only with as_dict=True
+    doc = extract_html(html, url=url)
     text = (doc.text or "").strip() if doc is not None else ""
     if doc is None or len(text) < MIN_ARTICLE_CHARS:
         raise FetchError(
