@@ -54,11 +54,23 @@ def _open(data_dir: Path):
 
 
 def test_two_ingestions_at_once_take_turns_and_leave_a_sound_store(tmp_path):
+    import time
+
+    from rag.lock import ingest_lock
+
     data = tmp_path / "data"
     half = N_ARTICLES // 2
     sources = [_articles(tmp_path / "src", half, tag=tag) for tag in ("p", "q")]
     logs = [tmp_path / "p.log", tmp_path / "q.log"]
-    procs = [_ingest(data, src, log) for src, log in zip(sources, logs, strict=True)]
+    # The test holds the lock until both have started and said they wait, so both are surely
+    # running at once (on a busy machine one could otherwise finish before the other starts).
+    with ingest_lock(data):
+        procs = [_ingest(data, src, log) for src, log in zip(sources, logs, strict=True)]
+        deadline = time.monotonic() + 600
+        while not all("another ingestion is running (pid" in log.read_text() for log in logs):
+            assert all(p.poll() is None for p in procs), [log.read_text() for log in logs]
+            assert time.monotonic() < deadline, "the ingestions never said they were waiting"
+            time.sleep(0.2)
     for p in procs:
         assert p.wait(timeout=900) == 0
     outs = [log.read_text() for log in logs]
@@ -75,8 +87,9 @@ def test_two_ingestions_at_once_take_turns_and_leave_a_sound_store(tmp_path):
     lost = [cid for cid, hit in zip(got["ids"], res["ids"], strict=True) if hit != [cid]]
     assert lost == []
     assert store.count() == N_ARTICLES and len(store.indexed()) == N_ARTICLES
-    # One ran, the other waited for it and said so.
-    assert sum("another ingestion is running (pid" in o for o in outs) == 1, outs
+    # Released together, they took turns: one of them waited for the other a second time,
+    # or got the lock at once; either way each said it waited while the test held it.
+    assert all("another ingestion is running (pid" in o for o in outs), outs
 
 
 def test_a_running_process_sees_another_process_ingest(tmp_path):
