@@ -20,6 +20,7 @@ from another process. Errors from Chroma never leave this module raw: they becom
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -97,9 +98,14 @@ def make_chroma_client(settings: Settings):
     deadline = time.monotonic() + OPEN_RETRY_SECONDS
     while True:
         try:
-            return chromadb.PersistentClient(
-                path=str(settings.chroma_dir), settings=chroma_settings
-            )
+            # Processes open the store one at a time: two creating a new store at once
+            # race in Chroma's setup ("database is locked", "table already exists", a
+            # half-built binding). The lock is held only while opening.
+            with open(settings.chroma_dir / ".open.lock", "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                return chromadb.PersistentClient(
+                    path=str(settings.chroma_dir), settings=chroma_settings
+                )
         except Exception as e:
             # Two processes creating a new store at once: one of them sees "database is
             # locked" or "table ... already exists" while the other sets it up. Wait for it.
