@@ -65,3 +65,8 @@ def report_path(name: str, data: dict) -> Path:
     path = REPORTS / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2))
     return path
+
+
+def dev_questions() -> list[dict]:
+    """RealTime QA dev's items (question, answers, evidence_doc_ids, question_date, ...)."""
+    return [json.loads(x) for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines() if x]

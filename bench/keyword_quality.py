@@ -13,7 +13,6 @@ from the corpus in $RAG_DATA_DIR (ingests it first when empty).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REALTIMEQA, pct, report_path, table
+from bench.common import REALTIMEQA, dev_questions, pct, report_path, table
 
 
 class Bm25sFullRebuild:
@@ -113,7 +112,7 @@ def main() -> int:
     store, embed = parts.store, parts.embed
     if store.count() == 0:
         Ingestor(parts.settings, store, embed).run([REALTIMEQA / "corpus.jsonl"])
-    questions = [json.loads(x) for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()]
+    questions = dev_questions()
     vectors = [embed.get_query_embedding(q["question"]) for q in questions]
 
     results = {}

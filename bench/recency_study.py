@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.common import REALTIMEQA, report_path, table
+from bench.common import REALTIMEQA, dev_questions, report_path, table
 
 TOP_K = 6  # what the engine retrieves by default, and what the hit@6 counts
 BEFORE_POOL = 12  # the candidate pool before this change: 2 x top_k
@@ -156,7 +156,7 @@ def main() -> int:
     store, embed = parts.store, parts.embed
     keyword = KeywordIndex(store, cfg.keyword_dir)
     keyword.ensure_fresh()
-    questions = [json.loads(x) for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()]
+    questions = dev_questions()
     questions = [q for q in questions if q.get("question_date") and q.get("evidence_doc_ids")]
     dates = {}
     for line in (REALTIMEQA / "corpus.jsonl").read_text().splitlines():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REALTIMEQA, pct, report_path, table
+from bench.common import REALTIMEQA, dev_questions, pct, report_path, table
 
 CACHE = Path("/tmp/newsrag-bench")
 
@@ -133,9 +133,7 @@ def main() -> int:
 
     src, _ = source_store()
     rows = read_all(src)
-    questions = [
-        json.loads(x)["question"] for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()
-    ][: args.queries]
+    questions = [q["question"] for q in dev_questions()][: args.queries]
     embed = OnnxMiniLMEmbedding()
     results = {}
     for size in args.sizes:

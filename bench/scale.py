@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import REALTIMEQA, ROOT, report_path, table
+from bench.common import REALTIMEQA, ROOT, dev_questions, report_path, table
 from bench.keyword_quality import Bm25sFullRebuild
 from bench.retrieval_latency import CACHE, build, read_all, source_store, time_queries
 
@@ -124,9 +124,7 @@ def main() -> int:
     else:
         src, _ = source_store()
     rows = read_all(src)
-    questions = [
-        json.loads(x)["question"] for x in (REALTIMEQA / "qa_dev.jsonl").read_text().splitlines()
-    ][: args.queries]
+    questions = [q["question"] for q in dev_questions()][: args.queries]
     embed = OnnxMiniLMEmbedding()
     results: dict[str, dict] = {}
     for size in sizes:
