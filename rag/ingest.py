@@ -26,6 +26,7 @@ from rag.clean import clean_text
 from rag.config import Settings
 from rag.lock import ingest_lock
 from rag.store import ArticleStore
+from rag.web import WebReader, is_url
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,6 @@ class Ingestor:
         group: list[_Pending] = []
         max_bytes = int(self.settings.max_article_mb * 1_000_000)
 
-        from rag.web import WebReader, is_url
-
         urls = [str(p) for p in paths if is_url(str(p))]
         files = [p for p in paths if not is_url(str(p))]
 
@@ -211,8 +210,6 @@ class Ingestor:
         self, paths: Sequence[str | Path], seen: set[str], failed: set[str], report: IngestReport
     ) -> None:
         """Remove articles that are not in `paths`, including chunks a crashed run left."""
-        from rag.web import is_url
-
         missing = [str(p) for p in paths if not is_url(str(p)) and not Path(p).exists()]
         if missing:
             report.warnings.append(
@@ -284,8 +281,6 @@ class Ingestor:
     def _collides(article: Article, old) -> bool:
         """Another file, still there, holds this id: a real collision. A stored path that is
         gone means the article moved, and the new place takes over."""
-        from rag.web import is_url
-
         if not old.path or old.path == article.path or is_url(old.path):
             return False
         return Path(old.path).exists()
