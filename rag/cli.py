@@ -306,7 +306,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Ingestion runs inside the server, through its own store: questions are answered
         # while it runs, and nothing else writes to the store behind the server's back.
         Watcher(
-            Ingestor(settings, engine.store, engine.embed), args.watch, parse_interval(args.every)
+            Ingestor(settings, engine.store, engine.embed, foreground=engine.foreground),
+            args.watch,
+            parse_interval(args.every),
         ).start()
     from ui.app import launch
 

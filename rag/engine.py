@@ -30,6 +30,7 @@ from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
 from rag.embeddings import VectorCache
 from rag.errors import EmptyStore, InvalidInput, LLMUnavailable
+from rag.foreground import Foreground
 from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
 from rag.keyword import KeywordIndex
 from rag.llm import describe_llm_error, make_llm
@@ -142,14 +143,22 @@ class AnswerStream:
         self._answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        if self._answer is None:
-            self._answer = yield from self._steps
+        return self
+
+    def __next__(self) -> str:
+        # One iterator over the steps, so a reader may stop part-way and read `answer` later.
+        if self._answer is not None:
+            raise StopIteration
+        try:
+            return next(self._steps)
+        except StopIteration as done:
+            self._answer = done.value
+            raise
 
     @property
     def answer(self) -> Answer:
-        if self._answer is None:
-            for _ in self:
-                pass
+        for _ in self:
+            pass
         assert self._answer is not None
         return self._answer
 
@@ -171,6 +180,8 @@ class Engine:
         self._llm = llm
         self._llm_lock = threading.Lock()
         self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
+        # Background ingestion in this process (rag serve --watch) pauses while we answer.
+        self.foreground = Foreground()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, llm=None) -> Engine:
@@ -243,6 +254,10 @@ class Engine:
 
     # The answer pipeline: each step reads and fills the state ------------------------------
     def _answer(self, st: AnswerState) -> Generator[str, None, Answer]:
+        with self.foreground.busy():
+            return (yield from self._steps(st))
+
+    def _steps(self, st: AnswerState) -> Generator[str, None, Answer]:
         self._condense(st)
         self._retrieve(st)
         self._select(st)

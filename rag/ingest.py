@@ -24,6 +24,7 @@ from rag.articles import Article, ReadError, estimate_count, read_sources
 from rag.chunk import Chunk, Chunker
 from rag.clean import clean_text
 from rag.config import Settings
+from rag.foreground import Foreground
 from rag.lock import ingest_lock
 from rag.store import ArticleStore
 from rag.web import WebReader, is_url
@@ -31,6 +32,9 @@ from rag.web import WebReader, is_url
 log = logging.getLogger(__name__)
 
 GROUP_CHUNKS = 256  # chunks embedded and written together
+# Chunks embedded between two looks at the foreground: about a quarter second on two cores,
+# the most a question waits for a background ingestion.
+SLICE_CHUNKS = 16
 
 
 @dataclass
@@ -121,10 +125,18 @@ def chunk_nodes(p: _Pending) -> list[TextNode]:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, store: ArticleStore, embed: BaseEmbedding) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArticleStore,
+        embed: BaseEmbedding,
+        foreground: Foreground | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embed = embed
+        # Set when ingesting in the background of a server: questions in progress go first.
+        self.foreground = foreground
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
         self.on_stored: Callable[[int, int], None] | None = None
         # Receives "another ingestion is running (pid N); waiting" (default: a log warning).
@@ -290,7 +302,7 @@ class Ingestor:
         nodes = [n for p in group for n in chunk_nodes(p)]
         self._newest = max([self._newest] + [n.metadata.get("date_num", 0) for n in nodes])
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        vectors = self.embed.get_text_embedding_batch(texts)
+        vectors = self._embed(texts)
         doc_ids = [p.article.id for p in group]
         # The change log tells other processes' keyword indexes which articles to re-read.
         with self.store.changing(doc_ids):
@@ -300,6 +312,15 @@ class Ingestor:
             setattr(report.articles, counts, getattr(report.articles, counts) + 1)
             setattr(report.chunks, counts, getattr(report.chunks, counts) + len(p.chunks))
         log.info("stored %d articles (%d chunks)", len(group), len(nodes))
+
+    def _embed(self, texts: list[str]) -> list:
+        if self.foreground is None:
+            return self.embed.get_text_embedding_batch(texts)
+        vectors: list = []
+        for start in range(0, len(texts), SLICE_CHUNKS):
+            self.foreground.wait_idle()
+            vectors += self.embed.get_text_embedding_batch(texts[start : start + SLICE_CHUNKS])
+        return vectors
 
 
 def write_articles(store: ArticleStore, nodes: Sequence[BaseNode], vectors: list) -> None:
