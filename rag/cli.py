@@ -66,6 +66,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     every = parse_interval(args.every)
     settings = _settings(args)
+    # Before any thread starts, so the model's thread pools inherit it: a background job must
+    # not slow down the questions a server on the same machine is answering.
+    os.nice(settings.watch_nice)
     parts = build(settings)
     watcher = Watcher(
         Ingestor(settings, parts.store, parts.embed),
