@@ -151,7 +151,9 @@ class Ingestor:
             # and close what a crashed writer left pending in the change log.
             self.store.refresh(max_age=0)
             self.store.finish_stale_changes()
-            return self._run(paths, prune, progress)
+            report = self._run(paths, prune, progress)
+            self.store.trim_log()
+            return report
 
     def _run(self, paths: Sequence[str | Path], prune: bool, progress: bool) -> IngestReport:
         from tqdm import tqdm

@@ -170,6 +170,9 @@ class KeywordIndex:
         if state.get("format") != FORMAT or state.get("log_id") != log_id:
             return self._rebuild(conn, log_id), True
         cursor = int(state.get("cursor", "0"))
+        if cursor < self.store.log_floor():  # entries we never read were trimmed
+            log.info("keyword index: behind the trimmed change log; rebuilding")
+            return self._rebuild(conn, log_id), True
         changed: list[str] = []
         in_step = True
         for change in self.store.changes_since(cursor):

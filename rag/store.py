@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 PAGE = 1000  # rows per request when reading the whole collection
 LOG_SUFFIX = "__log"
 OPEN_RETRY_SECONDS = 30.0  # how long opening waits for another process setting up the store
+# Log entries older than this are dropped after an ingestion; a process that has not looked
+# for longer (a server stopped for a week) sees the gap and rebuilds its keyword index instead.
+LOG_KEEP_SECONDS = 7 * 86400
 CHECK_SECONDS = 0.25  # how stale a process's view of the log head may be; a check costs ~1 ms
 # A change still marked in progress after this long, by a writer we cannot see alive, was left by
 # a crash; readers then take the store as it is (integrity verify reports what the crash left).
@@ -491,6 +494,30 @@ class ArticleStore:
     def log_done(self) -> int:
         """The last change whose write has ended."""
         return int(self._metadata().get("log_done", 0))
+
+    def log_floor(self) -> int:
+        """Entries up to this sequence number were trimmed: a reader behind it must rebuild."""
+        return int(self._metadata().get("log_floor", 0))
+
+    def trim_log(self, keep_seconds: float = LOG_KEEP_SECONDS, now: float | None = None) -> int:
+        """Drop finished entries older than `keep_seconds` (call with the ingestion lock), so
+        the log stays small however long the store lives. Returns how many were dropped."""
+        cutoff = (time.time() if now is None else now) - keep_seconds
+        got = _Guarded(self, self._log).get(
+            where={"$and": [{"time": {"$lt": cutoff}}, {"done": True}]}, include=["metadatas"]
+        )
+        if not got["ids"]:
+            return 0
+        floor = max(int(m["seq"]) for m in got["metadatas"])
+        # The floor moves before the entries go, so no reader can miss them unawares.
+        self._bump(log_floor=max(floor, self.log_floor()))
+        _Guarded(self, self._log).delete(ids=got["ids"])
+        log.info(
+            "change log: dropped %d entries older than %.0f days",
+            len(got["ids"]),
+            keep_seconds / 86400,
+        )
+        return len(got["ids"])
 
     def log_id(self) -> str:
         """Identifies this log: a recreated store gets a new one, so derived indexes rebuild."""

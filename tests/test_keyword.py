@@ -176,3 +176,36 @@ def test_the_store_knows_its_newest_article_date(ingestor, src):
     write(src / "old.md", "---\nid: old\ndate: 2020-01-01\n---\nAn old story about a tram.\n")
     ingestor.run([src], progress=False)
     assert ingestor.store.newest_date() == 20240504
+
+
+def test_old_log_entries_are_trimmed_and_a_reader_behind_them_rebuilds(
+    tmp_path, ingestor, src, reads
+):
+    import time
+
+    from rag.store import LOG_KEEP_SECONDS
+
+    ingestor.run([src], progress=False)
+    current = _kw(ingestor, tmp_path)
+    behind = KeywordIndex(ingestor.store, tmp_path / "kw-behind")
+    assert behind.search("ferry", 5) and current.search("ferry", 5)  # both built, in step
+    write(src / "4.md", "---\nid: d4\n---\nA zebra escaped from the zoo.\n")
+    ingestor.run([src], progress=False)
+    ingestor.store.refresh(max_age=0)
+    assert [h.chunk_id for h in current.search("zebra", 5)] == ["d4#0"]  # current reads d4
+
+    store = ingestor.store
+    entries = len(store.changes_since(0))
+    later = time.time() + LOG_KEEP_SECONDS + 60
+    assert store.trim_log(now=later) == entries  # all finished and "a week old"
+    assert store.changes_since(0) == [] and store.log_floor() == store.log_done()
+
+    reads["all"] = 0
+    # `current` is at the floor: nothing to read. `behind` missed d4's entry: it rebuilds.
+    write(src / "5.md", "---\nid: d5\n---\nA walrus swam up the river.\n")
+    ingestor.run([src], progress=False)
+    store.refresh(max_age=0)
+    assert [h.chunk_id for h in current.search("walrus", 5)] == ["d5#0"]
+    assert reads["all"] == 0
+    assert [h.chunk_id for h in behind.search("zebra", 5)] == ["d4#0"]
+    assert reads["all"] == store.count()
