@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     web_max_redirects: int = Field(default=5, ge=0, le=20)
     web_user_agent: str = "newsrag/0.1 (+https://github.com/newsrag; question answering over news)"
     web_respect_robots: bool = True
+    web_allow_private: bool = Field(
+        default=False,
+        description="let public feeds and pages link or redirect to local/private addresses",
+    )
     watch_nice: int = Field(
         default=10, ge=0, le=19, description="`rag watch` runs at this lower CPU priority"
     )

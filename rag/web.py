@@ -13,7 +13,11 @@ one run (from a feed and directly, through redirects, with `utm_*` tags) is yiel
 
 Politeness and safety: only http(s), also for feed links and redirect targets; redirects bounded
 (`web_max_redirects`) with loop detection; one deadline (`web_timeout`) covers a URL's whole
-fetch, redirects included; bodies are streamed and abandoned at `web_max_page_mb` (counted after
+fetch, redirects included; a public feed or page may not lead into the local network (a feed
+link or redirect to a loopback, private or link-local address is refused unless the URL the user
+gave is itself local, or `web_allow_private` is set), so a hostile feed cannot make the ingester
+read an intranet page or a cloud metadata endpoint into the store; bodies are streamed and
+abandoned at `web_max_page_mb` (counted after
 decompression, so a small compressed bomb cannot expand in memory); `web_host_delay` seconds pass
 between the end of one request and the start of the next to the same host (longer when robots.txt
 asks with Crawl-delay); robots.txt is honoured (RFC 9309: 4xx means no rules, 5xx or unreachable
@@ -35,9 +39,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import ipaddress
 import json
 import logging
 import re
+import socket
 import sqlite3
 import time
 import urllib.robotparser
@@ -148,6 +154,28 @@ def _same_site(a: str, b: str) -> bool:
     trusted, since a page could otherwise claim another site's story id and replace it."""
     x, y = _site(a), _site(b)
     return x == y or x.endswith("." + y) or y.endswith("." + x)
+
+
+def private_address(url: str) -> str | None:
+    """The first loopback, private, link-local or otherwise non-public address `url`'s host
+    resolves to, or None. A name that does not resolve is None: the fetch will say so."""
+    host = (urlsplit(url).hostname or "").strip("[]")
+    if not host:
+        return None
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None
+        addresses = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
+    for a in addresses:
+        if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
+            a = a.ipv4_mapped
+        if not a.is_global:
+            return str(a)
+    return None
 
 
 class FetchError(Exception):
@@ -366,8 +394,11 @@ class WebReader:
             if status == "error":
                 yield ReadError(given, value)
             return
+        # What the user names is trusted, a local feed included; what it links to or redirects
+        # to may reach local addresses only when the user's URL is local itself.
+        local = self.settings.web_allow_private or private_address(given) is not None
         try:
-            response = self._fetch(given)
+            response = self._fetch(given, local)
             kind = response.cached["kind"] if response.cached else _kind(response)
             if kind == "feed":
                 entries = self._feed_entries(response)
@@ -381,13 +412,15 @@ class WebReader:
             done[key] = ("ok", "")
             log.info("%s: feed with %d entries", given, len(entries))
             for entry in entries:
-                yield from self._read_entry(entry, given, done)
+                yield from self._read_entry(entry, given, done, local)
         else:
             done[key] = ("ok", article.id)
             article.path = given
             yield article
 
-    def _read_entry(self, entry: _Entry, feed: str, done: dict) -> Iterator[Article | ReadError]:
+    def _read_entry(
+        self, entry: _Entry, feed: str, done: dict, local: bool
+    ) -> Iterator[Article | ReadError]:
         # Errors carry the feed as path, so that `--prune` keeps what this feed still lists
         # (the ingestor spares articles whose source failed), and name the entry in the reason.
         if not entry.link:
@@ -405,7 +438,7 @@ class WebReader:
         article = self._cached_entry(entry)
         if article is None:
             try:
-                response = self._fetch(entry.link)
+                response = self._fetch(entry.link, local, linked=True)
                 article = self._page_article(response)
             except FetchError as e:
                 done[key] = ("error", str(e))
@@ -478,14 +511,17 @@ class WebReader:
 
     # ---- HTTP
 
-    def _fetch(self, url: str) -> _Response:
+    def _fetch(self, url: str, local: bool = True, linked: bool = False) -> _Response:
         """GET `url` following at most `web_max_redirects` checked redirects, within one
-        `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms."""
+        `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms.
+        Unless `local`, neither a linked `url` nor a redirect may go to a non-public address."""
         s = self.settings
         budget = s.web_timeout  # network time left; waiting for politeness does not count
         chain = [_without_fragment(url)]  # exact URLs: /a?utm_source=x -> /a is no loop
         current = url
         while True:
+            if not local and (linked or len(chain) > 1):
+                self._refuse_private(current)
             if s.web_respect_robots:
                 self._check_robots(current)
             cached = _usable(self._open_cache.get(current))
@@ -526,6 +562,16 @@ class WebReader:
                     f"last at {target[:200]}"
                 )
             current = target
+
+    @staticmethod
+    def _refuse_private(url: str) -> None:
+        address = private_address(url)
+        if address is not None:
+            raise FetchError(
+                f"{urlsplit(url).hostname} is a local or private address ({address}); a public "
+                "feed or page may not lead into this network. Give that URL yourself, or set "
+                "RAG_WEB_ALLOW_PRIVATE=true if you trust the feed"
+            )
 
     def _request(
         self, url: str, headers: dict[str, str], deadline: float, limit: int | None = None

@@ -228,6 +228,65 @@ def test_feed_links_with_other_schemes_are_refused(site, settings, tmp_path):
     assert len(errors) == 1 and "only http(s)" in errors[0].reason
 
 
+def test_private_addresses_are_recognised():
+    from rag.web import private_address
+
+    for url in [
+        "http://127.0.0.1/a",
+        "http://localhost:8080/",
+        "http://10.1.2.3/",
+        "http://192.168.0.9/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:80/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+    ]:
+        assert private_address(url) is not None, url
+    assert private_address("http://93.184.216.34/") is None
+    assert private_address("http://[2606:4700::1111]/") is None
+    assert private_address("http://no-such-host.invalid/") is None  # the fetch reports it
+
+
+def _as_public(monkeypatch, host: str = "127.0.0.1") -> None:
+    """Make `host` count as a public address: the test's server is on loopback, and a test
+    cannot reach a real public host here. Every other name is classified for real."""
+    import rag.web
+
+    real = rag.web.private_address
+    monkeypatch.setattr(
+        rag.web, "private_address", lambda url: None if f"//{host}:" in url else real(url)
+    )
+
+
+def test_a_public_feed_cannot_lead_into_the_local_network(site, settings, tmp_path, monkeypatch):
+    add_news(site)
+    local = site.url("/news/library.html").replace("127.0.0.1", "localhost")
+    feed = site.add(
+        "/feed.xml",
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <item><title>a</title><link>{local}</link></item>
+        <item><title>b</title><link>http://169.254.169.254/latest/meta-data/</link></item>
+        <item><title>c</title><link>BASE/r-local</link></item>
+        <item><title>d</title><link>BASE/news/bridge.html</link></item>
+        </channel></rss>""",
+        content_type="application/rss+xml",
+    )
+    site.redirect("/r-local", site.url("/news/harbour.html").replace("127.0.0.1", "localhost"))
+    _as_public(monkeypatch)
+    articles, errors = split(reader(settings, tmp_path).read([feed]))
+    assert [a.url for a in articles] == [site.url("/news/bridge.html")]
+    assert len(errors) == 3 and all(e.path == feed for e in errors)
+    assert all("local or private address" in e.reason for e in errors)
+    assert "RAG_WEB_ALLOW_PRIVATE" in errors[0].reason
+    assert site.hits["/news/library.html"] == 0 and site.hits["/news/harbour.html"] == 0
+    # A URL the user gives may be local, and the setting lets a trusted feed lead there.
+    articles, errors = split(reader(settings, tmp_path / "b").read([local]))
+    assert errors == [] and len(articles) == 1
+    trusting = reader(settings, tmp_path / "c", web_allow_private=True, web_timeout=2)
+    articles, errors = split(trusting.read([feed]))
+    assert len(articles) == 3 and len(errors) == 1  # only the metadata address fails to answer
+
+
 # ---- pages and their failures
 
 
