@@ -11,8 +11,9 @@ policy reads, then sweep the thresholds over those rows without running the mode
 
 Refusal precision and recall come from the bundled gold set (the only data we hold with
 unanswerable questions); false refusals and containment from both. The chosen point maximises
-refusal F1 on the gold set with at most MAX_FALSE_REFUSALS on RealTime QA dev, then prefers the
-lower thresholds (fewer refusals) among ties.
+refusal F1 on the gold set with at most MAX_FALSE_REFUSALS on RealTime QA dev; among ties, the
+one that keeps the most RealTime QA answers, then the highest `min_relevance` (off-topic questions
+over corpora we do not hold are better refused), then the lowest `confident_relevance`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def main() -> None:
         key=lambda t: (
             t["gold_refusal_f1"],
             t["rtqa"]["contains"] or 0,
-            -t["min_relevance"],
+            t["min_relevance"],
             -t["confident_relevance"],
         ),
     )

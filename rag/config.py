@@ -128,10 +128,10 @@ class Settings(BaseSettings):
     context_sentences: int = Field(default=5, ge=1, le=40)
     context_tokens: int = Field(default=360, ge=32, description="token budget of the context")
     min_relevance: float = Field(
-        default=0.40, description="below this best-sentence relevance, the answer is a refusal"
+        default=0.35, description="below this best-sentence relevance, the answer is a refusal"
     )
     confident_relevance: float = Field(
-        default=0.50,
+        default=0.35,
         description="below this, a model answer that no passage supports becomes a refusal "
         "rather than a quote",
     )

@@ -24,7 +24,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.answer_span import ShortAnswer, short_answer
+from rag.answer_span import Candidate, ShortAnswer, rank, to_short_answer
 from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
@@ -111,6 +111,7 @@ class AnswerState:
     best_relevance: float = 0.0
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
+    ranked: list[Candidate] = field(default_factory=list)  # short-answer spans, best first
     short: ShortAnswer | None = None
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
@@ -336,12 +337,10 @@ class Engine:
         t = time.perf_counter()
         try:
             # Scored on the draft's own prompt, which the local model still holds in its cache.
-            st.short = short_answer(
-                st.standalone, st.passages, st.draft, self.llm, messages=st.prompt
-            )
+            st.ranked = rank(st.standalone, st.nodes, st.draft, self.llm, messages=st.prompt)
         except Exception as e:  # a scoring failure must not lose the answer
             log.warning("short answer failed: %s", e)
-            st.short = None
+            st.ranked = []
         st.timed("short_answer", t)
 
     def _ground(self, st: AnswerState) -> None:
@@ -352,10 +351,20 @@ class Engine:
                 sents, st.standalone, st.query_vec, self.embed, cache=self.sentence_vectors
             ),
         )
-        first = st.short.passage - 1 if st.short else None
-        st.text, st.citations, st.replaced = grounder.ground(
-            st.draft, st.nodes, cite_first=first, must_quote=st.short.text if st.short else None
+        text, citations, replaced = grounder.ground(st.draft, st.nodes)
+        # The short answer comes from a passage the answer cites on its own merits when one
+        # holds a span that fits; only otherwise from the best span anywhere, quoted for it.
+        # A span from a passage nothing else supports is the usual wrong short answer.
+        cited = {_passage_index(c, st.nodes) for c in citations}
+        pick = next((c for c in st.ranked if c.passage in cited), None) or next(
+            iter(st.ranked), None
         )
+        st.short = to_short_answer(pick, st.nodes, "combined", st.standalone) if pick else None
+        if st.short is not None:
+            text, citations, replaced = grounder.ground(
+                st.draft, st.nodes, cite_first=st.short.passage - 1, must_quote=st.short.text
+            )
+        st.text, st.citations, st.replaced = text, citations, replaced
         if st.short and st.citations:
             st.text = f"{st.short.text} [1]\n\n{st.text}"
         st.timed("ground", t)
@@ -485,6 +494,17 @@ class Engine:
                 f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
             )
         return "\n\n".join(blocks)
+
+
+def _passage_index(c: Citation, nodes: Sequence[TextNode]) -> int:
+    return next(
+        (
+            i
+            for i, n in enumerate(nodes)
+            if n.metadata.get("doc_id", "") == c.doc_id and (n.start_char_idx or 0) == c.start
+        ),
+        -1,
+    )
 
 
 def _quoted_sentences(answer: str) -> list[str]:
