@@ -342,8 +342,10 @@ def _spans_in_sentence(
     for m in _DATE.finditer(text, s0, s1):
         out.append((m.start(), m.end(), "date"))
     for m in _QUOTED.finditer(text, s0, s1):
-        inner = m.group(1).strip(" ,.")
-        if 0 < len(inner.split()) <= MAX_QUOTE_WORDS:
+        inner = m.group(1).strip(" ,.!?")
+        words = inner.split()
+        # A quoted title has a content word; “No,” or “We will” is speech, not an answer.
+        if 0 < len(words) <= MAX_QUOTE_WORDS and not all(_stopword(w) for w in words):
             a = m.start(1) + m.group(1).find(inner)
             out.append((a, a + len(inner), "quote"))
     # Noun phrases, roughly: runs of lower-case content words ("baby formula", "heat waves").

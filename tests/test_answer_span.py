@@ -241,3 +241,10 @@ def test_names_joined_by_connectors_stay_whole():
     texts = {c.text for c in candidates("Which show drew viewers?", passages(article))}
     assert "House of the Dragon" in texts
     assert "10 million" in texts
+
+
+def test_quoted_speech_of_stopwords_is_no_title():
+    node = TextNode(text="“No,” the director said. The film “Moon Over Lanthorn” led sales.")
+    texts = {c.text for c in candidates("Which film led sales?", [node])}
+    assert "Moon Over Lanthorn" in texts
+    assert "No" not in texts
