@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from llama_index.core.schema import QueryBundle
 
 from rag.errors import InvalidInput
 from rag.retrieve import (
@@ -269,3 +270,30 @@ def test_as_of_defaults_to_today_and_must_be_a_date(parts):
         HybridRetriever(
             built.store, keyword, built.embed, filters=Filters(as_of=AS_OF), as_of="2024-06-02"
         )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("candidates", [1, 2, 3, 50])
+@pytest.mark.parametrize("as_of", ["2024-05-01", AS_OF, "2024-06-19"])
+def test_as_of_after_the_search_gives_what_the_filtered_search_gives(parts, candidates, as_of):
+    import rag.retrieve
+
+    built, keyword = parts
+    q = "How full is the Kellbrook reservoir after the storm?"
+    bundle = QueryBundle(q, embedding=built.embed.get_query_embedding(q))
+
+    def top(overfetch: int) -> list[str]:
+        rag.retrieve.AS_OF_OVERFETCH = overfetch
+        r = HybridRetriever(
+            built.store, keyword, built.embed, as_of=as_of, candidates=candidates, prior="off"
+        )
+        assert r.filters.as_of is not None
+        return [n.node.node_id for n in r._vector(bundle, candidates)]
+
+    try:
+        # An overfetch of 1000 always holds a full pool (or the whole store): no filtered query.
+        # An overfetch of 1 falls back to the filtered query whenever a chunk is dropped.
+        assert top(1000) == top(1)
+    finally:
+        rag.retrieve.AS_OF_OVERFETCH = 2
+    assert len(top(2)) == min(candidates, len(top(1000)))
