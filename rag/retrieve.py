@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -342,7 +343,8 @@ class HybridRetriever(BaseRetriever):
         """BM25 hits within the filters; undated chunks are merged in when they may pass."""
         f = self.filters
         hits = self.keyword.search(query, n, source=f.source, since=f.since_num, until=f.upper_num)
-        if not (f.keep_undated and self._has_undated()):
+        # Only an upper date bound drops undated chunks from the keyword side.
+        if not (f.upper_num and f.keep_undated and self.store.has_undated()):
             return hits
         # The keyword index's date bound drops undated chunks, so search once more without it
         # and keep only the undated hits. Both searches score the same index, so scores merge.
@@ -359,9 +361,6 @@ class HybridRetriever(BaseRetriever):
             }
             hits += [h for h in extra if h.chunk_id in undated]
         return sorted(hits, key=lambda h: h.score, reverse=True)[:n]
-
-    def _has_undated(self) -> bool:
-        return bool(self.store.collection.get(where={"date": ""}, limit=1, include=[])["ids"])
 
     def _age(self, node: BaseNode) -> float | None:
         num = node.metadata.get("date_num")
@@ -380,8 +379,11 @@ class HybridRetriever(BaseRetriever):
             return
         got = self.store.collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
         q = query_bundle.embedding
-        for cid, text, meta, vec in zip(
-            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+        # Unit vectors: the dot product is the cosine.
+        vecs = np.asarray(got["embeddings"], dtype=np.float32)
+        sims = vecs @ np.asarray(q, dtype=np.float32) if q else np.zeros(len(got["ids"]))
+        for cid, text, meta, sim in zip(
+            got["ids"], got["documents"], got["metadatas"], sims.tolist(), strict=True
         ):
             nodes[cid] = metadata_dict_to_node(meta, text=text)
-            cosine[cid] = float(sum(a * b for a, b in zip(q, vec, strict=True))) if q else 0.0
+            cosine[cid] = float(sim)

@@ -262,6 +262,7 @@ class ArticleStore:
         self._generation = generation
         self._lock = threading.RLock()
         self._checked = 0.0
+        self._undated: tuple[tuple[int, int], bool] | None = None  # (store signature, answer)
         self._attach(client)
         self._sig = self._signature(self._metadata())
         self._head = self._sig[0]
@@ -394,6 +395,16 @@ class ArticleStore:
             start = json.loads(meta["_node_content"]).get("start_char_idx") or 0
             buf[start : start + len(text)] = text
         return "".join(buf[:length]) if length else "".join(buf)
+
+    def has_undated(self) -> bool:
+        """Does any chunk lack a date? Asked once per change of the store: Chroma answers by
+        scanning every chunk's metadata when none does (17 ms at 100k chunks)."""
+        self.refresh()
+        sig = self._sig
+        if self._undated is None or self._undated[0] != sig:
+            found = self.collection.get(where={"date": ""}, limit=1, include=[])["ids"]
+            self._undated = (sig, bool(found))
+        return self._undated[1]
 
     def sources(self) -> list[str]:
         return sorted(

@@ -209,3 +209,11 @@ def test_old_log_entries_are_trimmed_and_a_reader_behind_them_rebuilds(
     assert reads["all"] == 0
     assert [h.chunk_id for h in behind.search("zebra", 5)] == ["d4#0"]
     assert reads["all"] == store.count()
+
+
+def test_the_store_knows_whether_any_article_is_undated(ingestor, src):
+    ingestor.run([src], progress=False)
+    assert not ingestor.store.has_undated()  # asked once, then remembered until a write
+    write(src / "9.md", "---\nid: d9\n---\nNo date on this one.\n")
+    ingestor.run([src], progress=False)
+    assert ingestor.store.has_undated()
