@@ -142,12 +142,15 @@ class AnswerStream:
     def __init__(self, steps: Generator[str, None, Answer]) -> None:
         self._steps = steps
         self._answer: Answer | None = None
+        self._error: BaseException | None = None
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
         # One iterator over the steps, so a reader may stop part-way and read `answer` later.
+        if self._error is not None:
+            raise self._error
         if self._answer is not None:
             raise StopIteration
         try:
@@ -155,13 +158,21 @@ class AnswerStream:
         except StopIteration as done:
             self._answer = done.value
             raise
+        except Exception as e:  # a second read says the same, not "no answer"
+            self._error = e
+            raise
 
     @property
     def answer(self) -> Answer:
         for _ in self:
             pass
-        assert self._answer is not None
+        if self._answer is None:
+            raise RuntimeError("the answer stream was closed before it finished")
         return self._answer
+
+    def close(self) -> None:
+        """Stop answering (a reader that gives up): frees the model for the next question."""
+        self._steps.close()
 
 
 class Engine:

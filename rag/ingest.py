@@ -152,7 +152,10 @@ class Ingestor:
             self.store.refresh(max_age=0)
             self.store.finish_stale_changes()
             report = self._run(paths, prune, progress)
-            self.store.trim_log()
+            try:
+                self.store.trim_log()
+            except Exception as e:  # housekeeping: the ingestion itself succeeded
+                log.warning("could not trim the change log (%s); will try after the next run", e)
             return report
 
     def _run(self, paths: Sequence[str | Path], prune: bool, progress: bool) -> IngestReport:

@@ -170,12 +170,15 @@ class KeywordIndex:
         if state.get("format") != FORMAT or state.get("log_id") != log_id:
             return self._rebuild(conn, log_id), True
         cursor = int(state.get("cursor", "0"))
+        changes = self.store.changes_since(cursor)
+        # Read after the log: the floor moves before entries are dropped, so a trim that raced
+        # with the read above shows here.
         if cursor < self.store.log_floor():  # entries we never read were trimmed
             log.info("keyword index: behind the trimmed change log; rebuilding")
             return self._rebuild(conn, log_id), True
         changed: list[str] = []
         in_step = True
-        for change in self.store.changes_since(cursor):
+        for change in changes:
             if not change.done and not change.stale():
                 in_step = False  # a write in progress: apply it once it is done
                 break
@@ -189,7 +192,8 @@ class KeywordIndex:
 
     def _rebuild(self, conn: sqlite3.Connection, log_id: str) -> int:
         # Changes done before we read are in the build; later ones are replayed (idempotent).
-        cursor = self.store.log_done()
+        # A crashed writer's entry, closed later, may sit above log_done; the floor covers it.
+        cursor = max(self.store.log_done(), self.store.log_floor())
         for table in ("chunks", "docs", "state"):
             conn.execute(f"DELETE FROM {table}")
         with self._writer() as writer:

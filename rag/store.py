@@ -522,7 +522,8 @@ class ArticleStore:
         floor = max(int(m["seq"]) for m in got["metadatas"])
         # The floor moves before the entries go, so no reader can miss them unawares.
         self._bump(log_floor=max(floor, self.log_floor()))
-        _Guarded(self, self._log).delete(ids=got["ids"])
+        for i in range(0, len(got["ids"]), 500):
+            _Guarded(self, self._log).delete(ids=got["ids"][i : i + 500])
         log.info(
             "change log: dropped %d entries older than %.0f days",
             len(got["ids"]),

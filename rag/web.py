@@ -156,26 +156,36 @@ def _same_site(a: str, b: str) -> bool:
     return x == y or x.endswith("." + y) or y.endswith("." + x)
 
 
-def private_address(url: str) -> str | None:
-    """The first loopback, private, link-local or otherwise non-public address `url`'s host
-    resolves to, or None. A name that does not resolve is None: the fetch will say so."""
+def _addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses `url`'s host is or resolves to; [] when it does not resolve."""
     host = (urlsplit(url).hostname or "").strip("[]")
     if not host:
-        return None
+        return []
     try:
-        addresses = [ipaddress.ip_address(host)]
+        found = [ipaddress.ip_address(host)]
     except ValueError:
         try:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError):
-            return None
-        addresses = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
-    for a in addresses:
-        if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
-            a = a.ipv4_mapped
-        if not a.is_global:
-            return str(a)
-    return None
+            return []
+        found = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
+    return [
+        a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a
+        for a in found
+    ]
+
+
+def private_address(url: str) -> str | None:
+    """The first loopback, private, link-local or otherwise non-public address `url`'s host
+    resolves to, or None. A name that does not resolve is None: the fetch will say so."""
+    return next((str(a) for a in _addresses(url) if not a.is_global), None)
+
+
+def is_local(url: str) -> bool:
+    """Every address of `url`'s host is non-public: a feed on this machine or an intranet.
+    A name with one public address is not local, whatever else it resolves to."""
+    found = _addresses(url)
+    return bool(found) and not any(a.is_global for a in found)
 
 
 class FetchError(Exception):
@@ -396,7 +406,7 @@ class WebReader:
             return
         # What the user names is trusted, a local feed included; what it links to or redirects
         # to may reach local addresses only when the user's URL is local itself.
-        local = self.settings.web_allow_private or private_address(given) is not None
+        local = self.settings.web_allow_private or is_local(given)
         try:
             response = self._fetch(given, local)
             kind = response.cached["kind"] if response.cached else _kind(response)
@@ -523,7 +533,7 @@ class WebReader:
             if not local and (linked or len(chain) > 1):
                 self._refuse_private(current)
             if s.web_respect_robots:
-                self._check_robots(current)
+                self._check_robots(current, local)
             cached = _usable(self._open_cache.get(current))
             headers = {"Accept": ACCEPT}
             if cached and cached["etag"]:
@@ -656,10 +666,10 @@ class WebReader:
 
     # ---- robots.txt
 
-    def _check_robots(self, url: str) -> None:
+    def _check_robots(self, url: str, local: bool = True) -> None:
         origin = _origin(url)
         if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin)
+            self._robots[origin] = self._load_robots(origin, local)
         rules, unreachable = self._robots[origin]
         if rules is None:
             raise FetchError(
@@ -672,7 +682,9 @@ class WebReader:
                 "(set RAG_WEB_RESPECT_ROBOTS=false only with the site's permission)"
             )
 
-    def _load_robots(self, origin: str) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
+    def _load_robots(
+        self, origin: str, local: bool = True
+    ) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
         """Rules for `origin`: from the cache when under a day old, else fetched."""
         key = f"{origin}/robots.txt"
         cached = self._open_cache.get(key)
@@ -685,7 +697,7 @@ class WebReader:
             text = cached["value"]["text"]
         else:
             try:
-                response = self._robots_response(key)
+                response = self._robots_response(key, local)
             except FetchError as e:
                 if 400 <= e.status < 500:  # RFC 9309 2.3.1.3: "unavailable" means no rules
                     text = ""
@@ -698,7 +710,7 @@ class WebReader:
         rules.parse(text.splitlines())
         return rules, ""
 
-    def _robots_response(self, url: str) -> _Response:
+    def _robots_response(self, url: str, local: bool = True) -> _Response:
         # RFC 9309 2.3.1.2: follow at least five redirects; the body is cut at the parse limit.
         deadline = time.monotonic() + self.settings.web_timeout
         current = url
@@ -715,6 +727,8 @@ class WebReader:
             current = urljoin(current, location)
             if _scheme(current) not in HTTP_SCHEMES:
                 raise FetchError(f"robots.txt redirected to {current[:200]}")
+            if not local:
+                self._refuse_private(current)
         raise FetchError("robots.txt redirected too often")
 
 

@@ -94,3 +94,32 @@ def test_ingestor_embeds_nothing_while_a_question_is_in_progress(tmp_path, setti
     assert report["r"].ok and report["r"].articles.added > 0
     assert parts.store.count() == report["r"].chunks.added
     assert sizes and max(sizes) <= SLICE_CHUNKS
+
+
+def _steps(fail: bool):
+    yield "draft "
+    if fail:
+        raise ValueError("model went away")
+    return "the answer"
+
+
+def test_a_failed_stream_says_why_every_time_it_is_read():
+    from rag.engine import AnswerStream
+
+    stream = AnswerStream(_steps(fail=True))
+    assert next(stream) == "draft "
+    for _ in range(2):
+        with pytest.raises(ValueError, match="model went away"):
+            _ = stream.answer
+
+
+def test_a_closed_stream_says_it_was_closed():
+    from rag.engine import AnswerStream
+
+    stream = AnswerStream(_steps(fail=False))
+    assert next(stream) == "draft "
+    stream.close()
+    with pytest.raises(RuntimeError, match="closed before it finished"):
+        _ = stream.answer
+    whole = AnswerStream(_steps(fail=False))
+    assert list(whole) == ["draft "] and whole.answer == "the answer"

@@ -247,14 +247,56 @@ def test_private_addresses_are_recognised():
     assert private_address("http://no-such-host.invalid/") is None  # the fetch reports it
 
 
+def test_a_name_is_local_only_when_every_address_is(monkeypatch):
+    import socket
+
+    from rag.web import is_local
+
+    assert is_local("http://127.0.0.1:8080/feed.xml") and is_local("http://localhost/")
+    assert not is_local("http://93.184.216.34/") and not is_local("http://no-such.invalid/")
+    real = socket.getaddrinfo
+
+    def two_records(host, *a, **kw):  # a public and a private record for one name
+        if host != "mixed.example":
+            return real(host, *a, **kw)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, 0))
+            for ip in ("93.184.216.34", "127.0.0.2")
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_records)
+    assert not is_local("http://mixed.example/feed.xml")
+
+
+def test_robots_txt_redirects_cannot_lead_into_the_local_network(
+    site, settings, tmp_path, monkeypatch
+):
+    page = site.fixture("/news/library.html", "library.html")
+    site.redirect("/robots.txt", site.url("/private/robots.txt").replace("127.0.0.1", "localhost"))
+    site.add("/private/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    feed = site.add(
+        "/feed.xml",
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <item><title>a</title><link>{page}</link></item></channel></rss>""",
+        content_type="application/rss+xml",
+    )
+    _as_public(monkeypatch)
+    articles, errors = split(reader(settings, tmp_path, web_respect_robots=True).read([feed]))
+    assert site.hits["/private/robots.txt"] == 0
+    assert articles == [] and errors and "local or private address" in errors[0].reason
+
+
 def _as_public(monkeypatch, host: str = "127.0.0.1") -> None:
     """Make `host` count as a public address: the test's server is on loopback, and a test
     cannot reach a real public host here. Every other name is classified for real."""
     import rag.web
 
-    real = rag.web.private_address
+    real, real_local = rag.web.private_address, rag.web.is_local
     monkeypatch.setattr(
         rag.web, "private_address", lambda url: None if f"//{host}:" in url else real(url)
+    )
+    monkeypatch.setattr(
+        rag.web, "is_local", lambda url: False if f"//{host}:" in url else real_local(url)
     )
 
 
