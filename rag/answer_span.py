@@ -159,7 +159,7 @@ def candidate_kind(text: str) -> str:
     if _DATE.fullmatch(t):
         return DATE
     if t[:1].isupper() or t[:1] in '“"‘':
-        return "name"  # "Artemis 1", "BA.5" are names that hold a number
+        return "name"  # "Apollo 11", "XB.7" are names that hold a number
     words = t.lower().replace("-", " ").split()
     if _HAS_NUMBER.search(t) or any(w in _NUMBER_WORDS for w in words):
         return NUMBER
@@ -199,13 +199,13 @@ _TOKEN = re.compile(
     rf"(?:[A-Z]\.){{2,}}"  # U.S., U.K.
     rf"|{_TITLES}"  # abbreviations keep their period
     r"|\$?\d+(?:[.,]\d+)*(?:%|-[a-z]+)?"  # $5.02, 10,000, 60%, 20-for-1 pieces
-    r"|[^\W\d_][\w’'&-]*(?:\.\d+)?",  # words, with hyphens and apostrophes; BA.5
+    r"|[^\W\d_][\w’'&-]*(?:\.\d+)?",  # words, with hyphens and apostrophes; XB.7
     re.UNICODE,
 )
 _CONNECTORS = frozenset({"of", "and", "&", "de", "del", "la", "von", "van", "for"})
 _SCALE = frozenset({"million", "billion", "trillion", "thousand", "hundred", "percent"})
 _QUOTED = re.compile(r"[“\"]([^”\"\n]{2,80})[”\"]")
-# A possessive ending is not part of the name: "Sri Lanka's" -> "Sri Lanka".
+# A possessive ending is not part of the name: "New Zealand's" -> "New Zealand".
 _POSSESSIVE = re.compile(r"[’']s?$")
 MAX_NAME_WORDS = 6  # longer capitalised runs are headlines, not names
 MAX_PHRASE_WORDS = 4  # noun phrases longer than this are rarely a quiz answer
@@ -260,7 +260,7 @@ def _joined(text: str, a: _Tok, b: _Tok) -> bool:
 
 
 def _bridges(text: str, toks: list[_Tok], j: int) -> bool:
-    """Does the connector at toks[j] join two parts of one name ("House of the Dragon")?"""
+    """Does the connector at toks[j] join two parts of one name ("Lord of the Flies")?"""
     low = toks[j].text.lower()
     if low not in _CONNECTORS and not (low == "the" and toks[j - 1].text.lower() in _CONNECTORS):
         return False
@@ -280,7 +280,7 @@ def _spans_in_sentence(
     """(start, end, form) of candidate spans in text[s0:s1]; form is name/number/date/quote/np."""
     out: list[tuple[int, int, str]] = []
     toks = _tokens(text[s0:s1], s0)
-    # Capitalised runs, joined by connectors ("Bank of America", "Bed Bath & Beyond"); a
+    # Capitalised runs, joined by connectors ("Bank of Lindholm", "Marks & Spencer"); a
     # sentence-initial stopword ("The", "In") is not part of a name.
     i = 0
     while i < len(toks):
@@ -312,9 +312,9 @@ def _spans_in_sentence(
                 i = j
                 continue
         run = run[:MAX_NAME_WORDS]
-        # The whole run and its ends: "UK Prime Minister Boris Johnson" is also "Boris
-        # Johnson", "Yellowstone National Park" also "Yellowstone"; "Sweden and Finland" is
-        # also "Sweden" and "Finland". Inner pieces ("Prime Minister Boris") are not names.
+        # The whole run and its ends: "Harbour Master Ilse Varga" is also "Ilse
+        # Varga", "Kellbrook National Park" also "Kellbrook"; "Norway and Chile" is also
+        # "Norway" and "Chile". Inner pieces ("Master Ilse") are not names.
         pieces: list[list[_Tok]] = [[]]
         for t in run:
             if t.text.lower() in {"and"}:  # a list of names, not one name ("&" is in one)
@@ -332,7 +332,7 @@ def _spans_in_sentence(
             whole = first is run[0] and last is run[-1]
             out.append((first.start, last.end, "name" if whole else "part"))
         i = j
-    # Numbers with their currency and scale: "$19 million", "2 million", "60%", "5.9".
+    # Numbers with their currency and scale: "$4 million", "3 billion", "45%", "7.2".
     for k, t in enumerate(toks):
         word = t.text.lower()
         if _HAS_NUMBER.search(t.text[:2]) or word in _NUMBER_WORDS - _SCALE:
@@ -348,7 +348,7 @@ def _spans_in_sentence(
         if 0 < len(words) <= MAX_QUOTE_WORDS and not all(_stopword(w) for w in words):
             a = m.start(1) + m.group(1).find(inner)
             out.append((a, a + len(inner), "quote"))
-    # Noun phrases, roughly: runs of lower-case content words ("baby formula", "heat waves").
+    # Noun phrases, roughly: runs of lower-case content words ("storm repairs", "fishing boats").
     phrase: list[_Tok] = []
     for tok in [*toks, None]:
         if (

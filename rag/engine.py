@@ -49,7 +49,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 @dataclass
 class Answer:
     question: str
-    text: str  # the short answer first ("Donald Trump [1]"), then the cited support
+    text: str  # the short answer first ("Ilse Varga [1]"), then the cited support
     citations: list[Citation]
     refused: bool
     timings: dict[str, float] = field(default_factory=dict)
