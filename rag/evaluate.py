@@ -93,6 +93,10 @@ def score_item(item: GoldItem, answer: dict, k: int) -> dict:
         "answerable": item.answerable,
         "answer": answer["answer"],
         "short_answer": None if refused else (answer.get("short_answer") or {}).get("text"),
+        # Where it was copied from, so a check can find it in the article.
+        "short_answer_at": None
+        if refused or not answer.get("short_answer")
+        else {k: answer["short_answer"][k] for k in ("doc_id", "start", "end")},
         "refused": refused,
         "refusal_reason": answer.get("refusal_reason"),
         "as_of": answer.get("as_of"),
@@ -100,7 +104,8 @@ def score_item(item: GoldItem, answer: dict, k: int) -> dict:
         "seconds": answer["timings"].get("total"),
         "first_token": answer["timings"].get("first_token"),
         "citations": [
-            {k2: c[k2] for k2 in ("n", "doc_id", "start", "end")} for c in answer["citations"]
+            {k2: c[k2] for k2 in ("n", "doc_id", "start", "end", "text")}
+            for c in answer["citations"]
         ],
     }
     if item.evidence:
