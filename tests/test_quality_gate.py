@@ -79,8 +79,10 @@ def test_bundled_gold_set_meets_the_thresholds(settings):
 @pytest.mark.skipif(
     not (SHARED / "qa_dev.jsonl").exists(), reason="RealTime QA data not beside the checkout"
 )
+# 15-20 minutes on 2 cores: the 1,086-article corpus (10k chunks) is ingested into a fresh
+# store, then 98 questions are answered; the suite's 900 s per-test limit is too short.
+@pytest.mark.timeout(2700)
 def test_realtimeqa_dev_meets_its_thresholds(settings):
-    # Minutes: the 1,086-article corpus is ingested into a fresh store, then 98 questions.
     result = run_eval(
         settings, gold=SHARED / "qa_dev.jsonl", corpus=SHARED / "corpus.jsonl", progress=False
     )
