@@ -29,10 +29,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rag.config import Settings
 from rag.errors import StoreUnavailable
@@ -71,8 +71,24 @@ def _caller_error(e: Exception) -> bool:
     ) or (type(e) is ValueError)
 
 
+T = TypeVar("T")
+
+
 def _setup_race(e: Exception) -> bool:
     return "locked" in str(e) or "already exists" in str(e)
+
+
+def _waiting_out_setup(open_: Callable[[], T]) -> T:
+    """`open_()`, tried again for up to OPEN_RETRY_SECONDS while another process is creating
+    the same store: it fails meanwhile with "database is locked" or "table ... already exists"."""
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    while True:
+        try:
+            return open_()
+        except Exception as e:
+            if not (_setup_race(e) and time.monotonic() < deadline):
+                raise
+            time.sleep(0.2)
 
 
 def make_chroma_client(settings: Settings):
@@ -98,24 +114,20 @@ def make_chroma_client(settings: Settings):
             ) from e
         return client
     settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + OPEN_RETRY_SECONDS
-    while True:
-        try:
-            # Processes open the store one at a time: two creating a new store at once
-            # race in Chroma's setup ("database is locked", "table already exists", a
-            # half-built binding). The lock is held only while opening.
-            with open(settings.chroma_dir / ".open.lock", "a+") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                return chromadb.PersistentClient(
-                    path=str(settings.chroma_dir), settings=chroma_settings
-                )
-        except Exception as e:
-            # Two processes creating a new store at once: one of them sees "database is
-            # locked" or "table ... already exists" while the other sets it up. Wait for it.
-            if _setup_race(e) and time.monotonic() < deadline:
-                time.sleep(0.2)
-                continue
-            raise StoreUnavailable(f"cannot open the store at {settings.chroma_dir} ({e})") from e
+
+    def open_locked():
+        # Processes open the store one at a time: two creating a new store at once race in
+        # Chroma's setup (a half-built binding). The lock is held only while opening.
+        with open(settings.chroma_dir / ".open.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return chromadb.PersistentClient(
+                path=str(settings.chroma_dir), settings=chroma_settings
+            )
+
+    try:
+        return _waiting_out_setup(open_locked)
+    except Exception as e:
+        raise StoreUnavailable(f"cannot open the store at {settings.chroma_dir} ({e})") from e
 
 
 class _Clients:
@@ -269,26 +281,23 @@ class ArticleStore:
 
     def _attach(self, client: Any) -> None:
         self.client = client
-        deadline = time.monotonic() + OPEN_RETRY_SECONDS
-        while True:
-            try:
-                self._collection = client.get_or_create_collection(
-                    name=self.name,
-                    metadata={"embed_model": self.model, "dim": self.dim},
-                    configuration={"hnsw": {"space": "cosine"}},
-                    embedding_function=None,
-                )
-                self._log = client.get_or_create_collection(
-                    name=self.log_name, metadata={"kind": "change log"}, embedding_function=None
-                )
-                return
-            except Exception as e:
-                if _setup_race(e) and time.monotonic() < deadline:
-                    time.sleep(0.2)  # another process is creating the store
-                    continue
-                raise StoreUnavailable(
-                    f"cannot open collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
-                ) from e
+
+        def collections() -> tuple[Any, Any]:
+            return client.get_or_create_collection(
+                name=self.name,
+                metadata={"embed_model": self.model, "dim": self.dim},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            ), client.get_or_create_collection(
+                name=self.log_name, metadata={"kind": "change log"}, embedding_function=None
+            )
+
+        try:
+            self._collection, self._log = _waiting_out_setup(collections)
+        except Exception as e:
+            raise StoreUnavailable(
+                f"cannot open collection {self.name} at {self.location} ({e}). {RETRY_HINT}"
+            ) from e
 
     def _reopen(self) -> Any:
         """A fresh client for this store's path (no-op for a server); returns the collection."""
