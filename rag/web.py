@@ -17,11 +17,11 @@ fetch, redirects included; a public feed or page may not lead into the local net
 link or redirect to a loopback, private or link-local address is refused unless the URL the user
 gave is itself local, or `web_allow_private` is set), so a hostile feed cannot make the ingester
 read an intranet page or a cloud metadata endpoint into the store; bodies are streamed and
-abandoned at `web_max_page_mb` (counted after
-decompression, so a small compressed bomb cannot expand in memory); `web_host_delay` seconds pass
-between the end of one request and the start of the next to the same host (longer when robots.txt
-asks with Crawl-delay); robots.txt is honoured (RFC 9309: 4xx means no rules, 5xx or unreachable
-means keep out for now), fetched with the same client and cached for a day.
+abandoned at `web_max_page_mb` (counted after decompression, so a small compressed bomb cannot
+expand in memory); `web_host_delay` seconds pass between the end of one request and the start of
+the next to the same host (longer when robots.txt asks with Crawl-delay); robots.txt is honoured
+(RFC 9309: 4xx means no rules, 5xx or unreachable means keep out for now), fetched with the same
+client and cached for a day.
 
 Cache (`cache_dir/cache.sqlite3`, sqlite in WAL mode so a `watch` and an `ingest` can share it):
 - every 200 response keeps its ETag/Last-Modified, and the next run asks conditionally; a 304
@@ -521,7 +521,7 @@ class WebReader:
 
     # ---- HTTP
 
-    def _fetch(self, url: str, local: bool = True, linked: bool = False) -> _Response:
+    def _fetch(self, url: str, local: bool, linked: bool = False) -> _Response:
         """GET `url` following at most `web_max_redirects` checked redirects, within one
         `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms.
         Unless `local`, neither a linked `url` nor a redirect may go to a non-public address."""
@@ -666,7 +666,7 @@ class WebReader:
 
     # ---- robots.txt
 
-    def _check_robots(self, url: str, local: bool = True) -> None:
+    def _check_robots(self, url: str, local: bool) -> None:
         origin = _origin(url)
         if origin not in self._robots:
             self._robots[origin] = self._load_robots(origin, local)
@@ -683,7 +683,7 @@ class WebReader:
             )
 
     def _load_robots(
-        self, origin: str, local: bool = True
+        self, origin: str, local: bool
     ) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
         """Rules for `origin`: from the cache when under a day old, else fetched."""
         key = f"{origin}/robots.txt"
@@ -710,7 +710,7 @@ class WebReader:
         rules.parse(text.splitlines())
         return rules, ""
 
-    def _robots_response(self, url: str, local: bool = True) -> _Response:
+    def _robots_response(self, url: str, local: bool) -> _Response:
         # RFC 9309 2.3.1.2: follow at least five redirects; the body is cut at the parse limit.
         deadline = time.monotonic() + self.settings.web_timeout
         current = url
