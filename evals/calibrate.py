@@ -34,14 +34,15 @@ def load_rows(report: Path) -> list[dict]:
 
 
 def refused(policy: RefusalPolicy, row: dict) -> bool:
-    sig = row.get("signals") or {}
+    sig = dict(row.get("signals") or {})
+    unmentioned = sig.pop("unmentioned", [])
+    if policy.before_generation(sig["best_relevance"], unmentioned) is not None:
+        return True
     if "model_declined" not in sig:
         raise SystemExit(
             "a row has no post-generation signals: run the eval with RAG_MIN_RELEVANCE=0 "
             "RAG_CONFIDENT_RELEVANCE=0 so that every question reaches the model"
         )
-    if policy.before_generation(sig["best_relevance"]) is not None:
-        return True
     return policy.after_generation(Signals(**sig)) is not None
 
 

@@ -116,6 +116,22 @@ def question_kind(question: str) -> str:
     return PHRASE
 
 
+_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w’'-]+\s*){1,3})", re.I)
+
+
+def count_unit(question: str) -> set[str]:
+    """What "how many X" counts: the terms of X ("positive monkeypox cases"), up to the verb."""
+    m = _HOW_MANY.search(question)
+    if not m:
+        return set()
+    words: list[str] = []
+    for w in m.group(1).split():
+        if w.lower() in _PHRASE_ENDS or _stopword(w):
+            break
+        words.append(w)
+    return terms(" ".join(words))
+
+
 # "this week", "on Tuesday": when the question is set, not what it asks for.
 _TIME_PHRASE = re.compile(
     r"\b(this|last|next|that|earlier\s+this|later\s+this)\s+(week|weekend|month|year|summer|"
@@ -186,9 +202,16 @@ def _kind_fits(wanted: str, have: str) -> bool:
 
 
 def _only_question_words(text: str, question: str) -> bool:
+    return _echo(text, question) == 1.0
+
+
+def _echo(text: str, question: str) -> float:
+    """The share of the span's words that the question already says."""
     asked = set(normalize(question).split()) | terms(question)
     words = normalize(text).split()
-    return all(w in asked or next(iter(terms(w)), w) in asked for w in words)
+    if not words:
+        return 1.0
+    return sum(w in asked or next(iter(terms(w)), w) in asked for w in words) / len(words)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +248,7 @@ class Candidate:
     count: int = 1  # occurrences across the passages
     draft: float = 0.0  # share of its words in the model's draft
     whole: bool = True  # a whole name, not a piece of a longer one
+    echo: float = 0.0  # share of its words the question already says
     fits: bool = True
     prior: float = 0.0
     loglik: float | None = None
@@ -250,7 +274,13 @@ def _capitalised(tok: _Tok) -> bool:
 def _stopword(word: str) -> bool:
     from rag.text import _stopwords
 
-    return word.lower() in _stopwords()
+    # "No." is an abbreviation token, and still the stopword "no" when it stands alone.
+    return word.lower().rstrip(".") in _stopwords()
+
+
+def _glued(text: str, tok: _Tok) -> bool:
+    """A number glued to letters is part of a word ("4moms", "3M"), not a count."""
+    return tok.text[-1:].isdigit() and text[tok.end : tok.end + 1].isalpha()
 
 
 def _joined(text: str, a: _Tok, b: _Tok) -> bool:
@@ -284,7 +314,11 @@ def _spans_in_sentence(
     # sentence-initial stopword ("The", "In") is not part of a name.
     i = 0
     while i < len(toks):
-        if not _capitalised(toks[i]) or (_stopword(toks[i].text) and toks[i].text != "US"):
+        if (
+            not _capitalised(toks[i])
+            or (_stopword(toks[i].text) and toks[i].text != "US")
+            or _glued(text, toks[i])
+        ):
             i += 1
             continue
         run = [toks[i]]
@@ -335,7 +369,9 @@ def _spans_in_sentence(
     # Numbers with their currency and scale: "$4 million", "3 billion", "45%", "7.2".
     for k, t in enumerate(toks):
         word = t.text.lower()
-        if _HAS_NUMBER.search(t.text[:2]) or word in _NUMBER_WORDS - _SCALE:
+        if (_HAS_NUMBER.search(t.text[:2]) and not _glued(text, t)) or word in (
+            _NUMBER_WORDS - _SCALE
+        ):
             out.append((t.start, t.end, "number"))
             if k + 1 < len(toks) and toks[k + 1].text.lower() in _SCALE:
                 out.append((t.start, toks[k + 1].end, "number"))
@@ -402,6 +438,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     with the features the rankers use."""
     wanted = question_kind(question)
     q_terms = terms(question)
+    unit = count_unit(question) if wanted == NUMBER else set()
     found: dict[str, Candidate] = {}
     nodes = _nodes(passages)
     lower_words = frozenset(
@@ -417,6 +454,8 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
         for si, (s0, s1, relevance) in enumerate(_sentences_of(p)):
             # Where the question's words are in this sentence, for proximity.
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
+            # "How many members": a number in a sentence without members counts something else.
+            counts_unit = not unit or bool(unit & terms(text[s0:s1].replace("-", " ")))
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
                 span = _POSSESSIVE.sub("", text[a:b]) if form in {"name", "part"} else text[a:b]
                 span = span.rstrip(".,;:")
@@ -429,7 +468,8 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 proximity = 0.0 if near is None else 1.0 / (1.0 + near / 40.0)
                 c = Candidate(span, pi, a, b, kind, si, relevance, proximity)
                 c.whole = form != "part"
-                c.fits = _kind_fits(wanted, kind)
+                c.echo = _echo(span, question)
+                c.fits = _kind_fits(wanted, kind) and (kind != NUMBER or counts_unit)
                 old = found.get(key)
                 if old is None:
                     found[key] = c
@@ -458,6 +498,9 @@ W_DRAFT = 1.0
 W_FITS = 1.0
 W_LOGLIK = 0.5
 W_WHOLE = 0.3
+# An answer rarely repeats the question ("Game 3 of the Stanley Cup" for "which team won the
+# Stanley Cup"); a span is marked down by the share of its words the question says.
+W_ECHO = 0.0
 MAX_SCORED = 20  # candidates the model scores: each costs a forward pass of a few tokens
 
 
@@ -478,6 +521,7 @@ def _prior(c: Candidate) -> float:
         + W_COUNT * math.log(c.count)
         + W_FITS * (1.0 if c.fits else 0.0)
         + W_WHOLE * (1.0 if c.whole else 0.0)
+        - W_ECHO * c.echo
     )
 
 

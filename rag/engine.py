@@ -24,7 +24,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.answer_span import Candidate, ShortAnswer, rank, to_short_answer
+from rag.answer_span import Candidate, ShortAnswer, count_unit, rank, to_short_answer
 from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
@@ -35,7 +35,7 @@ from rag.grounding import Citation, Grounder, citation_for, says_dont_know, spli
 from rag.keyword import KeywordIndex
 from rag.llm import describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
-from rag.refusal import RefusalPolicy, RefusalReason, Signals
+from rag.refusal import RefusalPolicy, RefusalReason, Signals, counts_other, unmentioned_names
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
 from rag.text import expected_answer_type, has_answer_type, strip_markers, terms
@@ -109,6 +109,7 @@ class AnswerState:
     chunks: list[NodeWithScore] = field(default_factory=list)
     passages: list[NodeWithScore] = field(default_factory=list)
     best_relevance: float = 0.0
+    unmentioned: list[str] = field(default_factory=list)  # question names no passage has
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
     ranked: list[Candidate] = field(default_factory=list)  # short-answer spans, best first
@@ -273,7 +274,8 @@ class Engine:
         self._condense(st)
         self._retrieve(st)
         self._select(st)
-        st.refusal = self.policy.before_generation(st.best_relevance)
+        st.unmentioned = unmentioned_names(st.standalone, [n.get_content() for n in st.nodes])
+        st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned)
         if st.refusal is None:
             yield from self._generate(st)
             self._extract_short_answer(st)
@@ -382,6 +384,13 @@ class Engine:
 
     def _signals(self, st: AnswerState) -> Signals:
         kind = expected_answer_type(st.standalone)
+        short = st.short
+        if short is None:  # no number in the passages sits with what "how many" counts
+            other = bool(count_unit(st.standalone))
+        else:
+            node = st.nodes[short.passage - 1]
+            at = short.start - (node.start_char_idx or 0)
+            other = counts_other(st.standalone, node.get_content(), at)
         return Signals(
             best_relevance=st.best_relevance,
             model_declined=says_dont_know(st.draft),
@@ -390,6 +399,7 @@ class Engine:
             kind_found=st.short is not None
             or has_answer_type(strip_markers(st.text), kind, st.standalone),
             draft_supported=st.replaced < len(split_answer(st.draft)),
+            counts_other=other,
         )
 
     def _finish(self, st: AnswerState) -> Answer:
@@ -397,7 +407,10 @@ class Engine:
         as_of = st.filters.as_of
         as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of or "")
         st.timings["total"] = time.perf_counter() - st.started
-        signals = asdict(st.signals) if st.signals else {"best_relevance": st.best_relevance}
+        signals: dict[str, object] = (
+            asdict(st.signals) if st.signals else {"best_relevance": st.best_relevance}
+        )
+        signals["unmentioned"] = st.unmentioned
         if st.refusal is not None:
             log.info("refused (%s): best relevance %.3f", st.refusal, st.best_relevance)
             closest = [citation_for(i, n) for i, n in enumerate(st.nodes[:3], start=1)]
@@ -410,7 +423,7 @@ class Engine:
                 st.standalone,
                 0,
                 retrieved,
-                refusal_reason=str(st.refusal),
+                refusal_reason=_reason_text(st),
                 as_of=as_of_text,
                 signals=signals,
             )
@@ -505,6 +518,12 @@ class Engine:
                 f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
             )
         return "\n\n".join(blocks)
+
+
+def _reason_text(st: AnswerState) -> str:
+    if st.refusal == RefusalReason.NAME_NOT_FOUND:
+        return f"no passage mentions {', '.join(st.unmentioned)}"
+    return str(st.refusal)
 
 
 def _passage_index(c: Citation, nodes: Sequence[TextNode]) -> int:

@@ -15,14 +15,20 @@ chosen there (see the README's "Refusals" section for the table and the commands
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rag.answer_span import count_unit
 from rag.config import Settings
+from rag.metrics import normalize
+from rag.text import _stopwords, sentence_spans, terms
 
 
 class RefusalReason(StrEnum):
     NO_RELEVANT_PASSAGE = "no passage is relevant"
+    NAME_NOT_FOUND = "no passage mentions a name the question asks about"
     MODEL_FOUND_NO_ANSWER = "the model found no answer"
     WRONG_KIND = "the answer lacks the kind asked for"
     UNSUPPORTED = "no passage supports the model's answer"
@@ -38,6 +44,8 @@ class Signals:
     kind_asked: bool  # the question asks for a kind (who, when, how many, where...)
     kind_found: bool  # a short answer of that kind was found in the passages
     draft_supported: bool  # at least one sentence of the model's draft was supported
+    # "How many X": the short answer's number does not count X (no X in its sentence).
+    counts_other: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,14 @@ class RefusalPolicy:
     def from_settings(cls, settings: Settings) -> RefusalPolicy:
         return cls(settings.min_relevance, settings.confident_relevance)
 
-    def before_generation(self, best_relevance: float) -> RefusalReason | None:
+    def before_generation(
+        self, best_relevance: float, unmentioned: Sequence[str] = ()
+    ) -> RefusalReason | None:
         if best_relevance < self.min_relevance:
             return RefusalReason.NO_RELEVANT_PASSAGE
+        # Passages about the board but not about the person asked after cannot answer for them.
+        if unmentioned:
+            return RefusalReason.NAME_NOT_FOUND
         return None
 
     def after_generation(self, s: Signals) -> RefusalReason | None:
@@ -67,8 +80,68 @@ class RefusalPolicy:
             return RefusalReason.UNSUPPORTED
         # A question that asks for a name, number or date is answered only by one; a quote
         # without it does not answer, however well it is cited.
-        if s.kind_asked and not s.kind_found:
+        if (s.kind_asked and not s.kind_found) or s.counts_other:
             return RefusalReason.WRONG_KIND
         if not s.draft_supported and s.best_relevance < self.confident_relevance:
             return RefusalReason.UNSUPPORTED
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals read from the text
+
+_WORD = re.compile(r"[\w’'-]+")
+# A name with a connector inside is one name: "War and Peace" is not "war" plus "peace".
+_JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|and|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
+# Names are matched by their first letters, so "Ukrainian" finds "Ukraine", "Zelensky" finds
+# "Zelenskyy" and "Egyptian" finds "Egypt".
+NAME_PREFIX = 5
+NAME_LENGTH_SLACK = 4
+
+
+def _bare(word: str) -> str:
+    return word.strip("’'-").replace("’", "'").removesuffix("'s").lower()
+
+
+def question_names(question: str) -> list[str]:
+    """The capitalised words of the question (not a sentence's first word, not a stopword),
+    and its names joined by connectors ("War and Peace"), as the question writes them."""
+    stop = _stopwords()
+    names: list[str] = []
+    for s0, s1 in sentence_spans(question):
+        for i, m in enumerate(_WORD.finditer(question, s0, s1)):
+            w = m.group().strip("’'-").removesuffix("’s").removesuffix("'s")
+            if i and w[:1].isupper() and w.lower() not in stop:
+                names.append(w)
+    names += [m.group() for m in _JOINED_NAME.finditer(question)]
+    return list(dict.fromkeys(names))
+
+
+def unmentioned_names(question: str, passages: Sequence[str]) -> list[str]:
+    """The question's names that none of the passages mentions."""
+    text = " ".join(passages)
+    words = {_bare(w) for w in _WORD.findall(text)}
+    flat = f" {normalize(text)} "
+    missing = []
+    for name in question_names(question):
+        low = _bare(name)
+        if " " in name:
+            found = f" {normalize(name)} " in flat
+        else:
+            k = min(len(low), NAME_PREFIX)
+            found = low in words or any(
+                w[:k] == low[:k] and abs(len(w) - len(low)) <= NAME_LENGTH_SLACK for w in words
+            )
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def counts_other(question: str, passage: str, start: int) -> bool:
+    """Does a number at `start` of `passage` fail to count what "how many X" asks about?
+    It does when X is nowhere in its sentence ("20-point plan" for "how many members")."""
+    unit = count_unit(question)
+    if not unit:
+        return False
+    sentence = next((passage[a:b] for a, b in sentence_spans(passage) if a <= start < b), passage)
+    return not unit & terms(sentence.replace("-", " "))

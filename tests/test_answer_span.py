@@ -248,3 +248,14 @@ def test_quoted_speech_of_stopwords_is_no_title():
     texts = {c.text for c in candidates("Which film led sales?", [node])}
     assert "Moon Over Lanthorn" in texts
     assert "No" not in texts
+
+
+def test_a_digit_inside_a_word_and_a_lone_abbreviation_are_no_answers():
+    node = TextNode(
+        text="The statement from 4moms said 2 million swings were recalled. "
+        "The film opened at No. 3 at the box office."
+    )
+    texts = {c.text for c in candidates("How many swings were recalled?", [node])}
+    assert "2 million" in texts
+    assert "4" not in texts  # the brand 4moms holds no count
+    assert "No." not in texts and "No" not in texts

@@ -178,3 +178,19 @@ def test_reads_news_fixture():
     with tempfile.TemporaryDirectory() as d:
         arts = list(read_sources([write_corpus(Path(d))], 10**6))
     assert len(arts) == 3 and any("HACKED" in a.text for a in arts)
+
+
+def test_a_question_about_a_name_no_passage_mentions_is_refused_before_the_model(news, settings):
+    eng, llm = engine_with(settings, "Ilse Varga [1].")
+    a = eng.ask("Did harbour master Henrik Dahl reopen the Portmere harbour?")
+    assert a.refused and a.refusal_reason == "no passage mentions Henrik, Dahl"
+    assert a.to_dict()["signals"]["unmentioned"] == ["Henrik", "Dahl"]
+    assert llm.calls == [] and a.citations  # the closest passages are still shown
+
+
+def test_how_many_answered_by_a_count_of_something_else_is_refused(news, settings):
+    eng, _ = engine_with(settings, "The storm damaged 4 million [1].")
+    a = eng.ask("How many fishing boats did the storm damage in Portmere?")
+    assert a.refused and a.refusal_reason == "the answer lacks the kind asked for"
+    a = eng.ask("How many warehouses did the storm damage in Portmere?")
+    assert not a.refused and a.short_answer is not None and a.short_answer.text == "two"
