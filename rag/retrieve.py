@@ -216,20 +216,32 @@ _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 # ask about now; "Who was...", "What did..." about a past that may be long gone.
 _AUX = re.compile(r"\b(?i:(is|are|am|does|do|has|have|will|was|were|did|had))\b|'s\b|'re\b|'ve\b")
 _PRESENT_AUX = {"is", "are", "am", "does", "do", "has", "have", "will", "'s", "'re", "'ve"}
+# With no auxiliary, the main verb gives the tense: "Which product remains scarce?" asks about
+# now, "Which team won the cup?" or "Who designed the dam?" about the past.
+_PAST_VERB = re.compile(
+    r"\b(?i:\w{3,}ed|won|lost|began|became|came|went|saw|made|took|gave|got|held|led|left|met"
+    r"|ran|said|sold|told|found|fell|rose|wrote|spoke|chose|drew|flew|grew|knew|shook|stole"
+    r"|swept|threw|brought|bought|caught|fought|taught|thought|paid|sent|spent|built|struck"
+    r"|broke|froze|woke|wore|tore|sang|rang|sank|swam|sat|stood|understood|dealt|felt|kept"
+    r"|slept|meant|heard|fled|slid|hid)\b"
+)
 
 
 def is_current_events(question: str, as_of: dt.date | None = None) -> bool:
     """Whether the question asks about the present, judged by general rules of news English:
     explicit words ("this week", "latest", "on Tuesday") say yes; a year other than the
     as-of year (default this year), "years ago" or "history of" say no; otherwise the tense of
-    the first auxiliary verb decides (present, present perfect and future yes, past no)."""
+    the first auxiliary verb decides (present, present perfect and future yes, past no), or
+    with none, the main verb's (a past form says no)."""
     if _CURRENT.search(question):
         return True
     this_year = str((as_of or dt.date.today()).year)
     if _PAST.search(question) or any(y != this_year for y in _YEAR.findall(question)):
         return False
     aux = _AUX.search(question)
-    return aux is not None and aux.group(0).lower() in _PRESENT_AUX
+    if aux is not None:
+        return aux.group(0).lower() in _PRESENT_AUX
+    return not _PAST_VERB.search(question)
 
 
 class HybridRetriever(BaseRetriever):
