@@ -91,12 +91,17 @@ class RefusalPolicy:
 # Signals read from the text
 
 _WORD = re.compile(r"[\w’'-]+")
-# A name with a connector inside is one name: "War and Peace" is not "war" plus "peace".
-_JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|and|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
+# A name with a connector inside is one name: "Bank of Lindholm" is not "bank" plus "Lindholm".
+# Not "and", which in a question usually joins two names ("Kia and Hyundai").
+_JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
 # Names are matched by their first letters, so "Ukrainian" finds "Ukraine", "Zelensky" finds
 # "Zelenskyy" and "Egyptian" finds "Egypt".
 NAME_PREFIX = 5
 NAME_LENGTH_SLACK = 4
+_WH = re.compile(r"\b(?i:who|whom|whose|what|which|when|where|why|how)\b")
+# "Americans", "Ukrainian": passages say "US" or "Ukraine's"; a demonym is not who is asked about.
+_DEMONYM = re.compile(r"(?:an|ans|ian|ians|ese|ish)$")
+_WH_PHRASE_WORDS = 4
 
 
 def _bare(word: str) -> str:
@@ -104,16 +109,37 @@ def _bare(word: str) -> str:
 
 
 def question_names(question: str) -> list[str]:
-    """The capitalised words of the question (not a sentence's first word, not a stopword),
-    and its names joined by connectors ("War and Peace"), as the question writes them."""
+    """The names the question asks about, as it writes them: capitalised words (not a
+    sentence's first word, a stopword or a demonym) and names joined by "of", "&" or "for".
+
+    Only the asking sentence counts, and in it not the wh-phrase: "The White House said ...
+    When will it be available?" asks about "it", and "Which Ivy League school ..." names the
+    kind of answer, which the passages may call "Dartmouth"."""
     stop = _stopwords()
+    spans = sentence_spans(question) or [(0, len(question))]
+    asking = [(a, b) for a, b in spans if _WH.search(question, a, b)]
+    a, b = asking[-1] if asking else (0, len(question))
+    wh = _WH.search(question, a, b)
+    skip_until = a
+    if wh:  # the wh-phrase runs to the verb: "Which Ivy League school | announced ..."
+        skip_until = wh.end()
+        for m in list(_WORD.finditer(question, wh.end(), b))[:_WH_PHRASE_WORDS]:
+            if m.group().lower() in stop or m.group().lower().endswith("ed"):
+                break
+            skip_until = m.end()
     names: list[str] = []
-    for s0, s1 in sentence_spans(question):
-        for i, m in enumerate(_WORD.finditer(question, s0, s1)):
-            w = m.group().strip("’'-").removesuffix("’s").removesuffix("'s")
-            if i and w[:1].isupper() and w.lower() not in stop:
-                names.append(w)
-    names += [m.group() for m in _JOINED_NAME.finditer(question)]
+    first = True
+    for m in _WORD.finditer(question, a, b):
+        w = m.group().strip("’'-").removesuffix("’s").removesuffix("'s")
+        if first:
+            first = False
+            continue
+        if m.start() < skip_until or not w[:1].isupper() or w.lower() in stop:
+            continue
+        if _DEMONYM.search(w.lower()) and len(w) > 4:
+            continue
+        names.append(w)
+    names += [m.group() for m in _JOINED_NAME.finditer(question, skip_until, b)]
     return list(dict.fromkeys(names))
 
 
