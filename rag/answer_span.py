@@ -456,7 +456,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
         for si, (s0, s1, relevance) in enumerate(_sentences_of(p)):
             # Where the question's words are in this sentence, for proximity.
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
-            # "How many members": a number in a sentence without members counts something else.
+            # "How many bridges": a number in a sentence without bridges counts something else.
             counts_unit = not unit or bool(unit & terms(text[s0:s1].replace("-", " ")))
             cover = len(q_terms & terms(text[s0:s1])) / max(1, len(q_terms))
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
@@ -504,14 +504,14 @@ W_DRAFT = 1.0
 W_FITS = 1.0
 W_LOGLIK = 0.5
 W_WHOLE = 0.3
-# An answer rarely repeats the question ("Game 3 of the Stanley Cup" for "which team won the
-# Stanley Cup"); a span is marked down by the share of its words the question says. Set by
+# An answer rarely repeats the question ("Game 3 of the county cup" for "which team won the
+# county cup"); a span is marked down by the share of its words the question says. Set by
 # re-ranking the stored candidates of both eval sets (weights 1, 1.5, 2, 3, 4): 2 gave the best
 # mean short-answer F1 (gold 0.35 -> 0.39, RealTime QA dev 0.41 -> 0.45).
 W_ECHO = 2.0
 # The answer sits in a sentence that says much of what the question says, and close to those
-# words: "Bed Bath & Beyond is accused of turning off the AC" for "which company is accused of
-# turning off the AC". NEAR_CHARS is about ten words either side. Weights from the same
+# words: "Norvik Foods is accused of dumping waste" for "which company is accused of dumping
+# waste". NEAR_CHARS is about ten words either side. Weights from the same
 # re-ranking (cover 0/0.5/1/2 x near 0/0.5/1/2/3/4): short-answer F1 rose on both sets across
 # cover 1-2 and near 2-3 (gold 0.39 -> 0.55, RealTime QA dev 0.45 -> 0.50); the plateau's
 # lower corner is taken.

@@ -68,7 +68,7 @@ class RefusalPolicy:
     ) -> RefusalReason | None:
         if best_relevance < self.min_relevance:
             return RefusalReason.NO_RELEVANT_PASSAGE
-        # Passages about the board but not about the person asked after cannot answer for them.
+        # Passages about a council but not about the person asked after cannot answer for them.
         if unmentioned:
             return RefusalReason.NAME_NOT_FOUND
         return None
@@ -94,12 +94,12 @@ _WORD = re.compile(r"[\w’'-]+")
 # A name with a connector inside is one name: "Bank of Lindholm" is not "bank" plus "Lindholm".
 # Not "and", which in a question usually joins two names ("Kia and Hyundai").
 _JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
-# Names are matched by their first letters, so "Ukrainian" finds "Ukraine", "Zelensky" finds
-# "Zelenskyy" and "Egyptian" finds "Egypt".
+# Names are matched by their first letters, so "Norwegian" finds "Norway", "Egyptian" finds
+# "Egypt" and a transliteration with one more letter at the end still matches.
 NAME_PREFIX = 5
 NAME_LENGTH_SLACK = 4
 _WH = re.compile(r"\b(?i:who|whom|whose|what|which|when|where|why|how)\b")
-# "Americans", "Ukrainian": passages say "US" or "Ukraine's"; a demonym is not who is asked about.
+# "Americans", "Norwegian": passages say "US" or "Norway's"; a demonym is not who is asked about.
 _DEMONYM = re.compile(r"(?:an|ans|ian|ians|ese|ish)$")
 _WH_PHRASE_WORDS = 4
 
@@ -112,9 +112,9 @@ def question_names(question: str) -> list[str]:
     """The names the question asks about, as it writes them: capitalised words (not a
     sentence's first word, a stopword or a demonym) and names joined by "of", "&" or "for".
 
-    Only the asking sentence counts, and in it not the wh-phrase: "The White House said ...
-    When will it be available?" asks about "it", and "Which Ivy League school ..." names the
-    kind of answer, which the passages may call "Dartmouth"."""
+    Only the asking sentence counts, and in it not the wh-phrase: "The Met Office warned of
+    floods. When will they peak?" asks about "they", and "Which Premier League club ..." names
+    the kind of answer, which the passages may call "Fulham"."""
     stop = _stopwords()
     spans = sentence_spans(question) or [(0, len(question))]
     asking = [(a, b) for a, b in spans if _WH.search(question, a, b)]
@@ -165,7 +165,7 @@ def unmentioned_names(question: str, passages: Sequence[str]) -> list[str]:
 
 def counts_other(question: str, passage: str, start: int) -> bool:
     """Does a number at `start` of `passage` fail to count what "how many X" asks about?
-    It does when X is nowhere in its sentence ("20-point plan" for "how many members")."""
+    It does when X is nowhere in its sentence ("12-lane road" for "how many bridges")."""
     unit = count_unit(question)
     if not unit:
         return False
