@@ -35,7 +35,14 @@ from rag.grounding import Citation, Grounder, citation_for, says_dont_know, spli
 from rag.keyword import KeywordIndex
 from rag.llm import describe_llm_error, make_llm
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
-from rag.refusal import RefusalPolicy, RefusalReason, Signals, counts_other, unmentioned_names
+from rag.refusal import (
+    RefusalPolicy,
+    RefusalReason,
+    Signals,
+    counts_other,
+    overrides_rules,
+    unmentioned_names,
+)
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
 from rag.text import expected_answer_type, has_answer_type, strip_markers, terms
@@ -275,7 +282,9 @@ class Engine:
         self._retrieve(st)
         self._select(st)
         st.unmentioned = unmentioned_names(st.standalone, [n.get_content() for n in st.nodes])
-        st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned)
+        st.refusal = self.policy.before_generation(
+            st.best_relevance, st.unmentioned, overrides_rules(st.question)
+        )
         if st.refusal is None:
             yield from self._generate(st)
             self._extract_short_answer(st)
