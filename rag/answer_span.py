@@ -34,7 +34,7 @@ from rag.text import sentence_spans, terms
 # ---------------------------------------------------------------------------------------------
 # What the question asks for
 
-PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, PHRASE = (
+PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, REASON, PHRASE = (
     "person",
     "place",
     "org",
@@ -42,6 +42,7 @@ PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, PHRASE = (
     "number",
     "date",
     "thing",
+    "reason",
     "phrase",
 )
 NAME_KINDS = frozenset({PERSON, PLACE, ORG, TITLE})
@@ -78,7 +79,8 @@ _WHAT_BE_THE = re.compile(
 
 
 def question_kind(question: str) -> str:
-    """person, place, org, title, number, date, thing or phrase: what can answer `question`.
+    """person, place, org, title, number, date, thing, reason or phrase: what can answer
+    `question`.
 
     Judged from the wh-phrase of the question's last clause (news-quiz questions often start
     with a statement and end with the question)."""
@@ -88,8 +90,10 @@ def question_kind(question: str) -> str:
         clause = clause[whs[-1].start() :]
     if _NUMBER_Q.search(clause):
         return NUMBER
-    if re.search(r"\bwhen\b|\b(what|which)\s+(year|date|month|day)\b", clause, re.I):
+    if re.search(r"\bwhen\b|\bhow\s+soon\b|\b(what|which)\s+(year|date|month|day)\b", clause, re.I):
         return DATE
+    if re.match(r"why\b", clause, re.I):
+        return REASON
     if re.search(r"\b(who|whom|whose)\b", clause, re.I):
         return PERSON
     if re.search(r"\bwhere\b", clause, re.I):
@@ -198,7 +202,11 @@ def _kind_fits(wanted: str, have: str) -> bool:
         return have == NUMBER
     if wanted == DATE:
         return have == DATE
-    return True  # thing, phrase: any span can be one
+    if wanted == REASON:  # "why": a cause is a phrase ("fire risks"), not a name or a count
+        return have == PHRASE
+    if wanted == THING:  # "which holiday", "which change": not a bare number or date
+        return have not in (NUMBER, DATE)
+    return True  # phrase: any span can be one
 
 
 def _only_question_words(text: str, question: str) -> bool:

@@ -93,6 +93,9 @@ def check_verbatim(ans: ShortAnswer, nodes: list[NodeWithScore], article: str = 
         ("Which condiment are shops struggling to stock?", "thing"),
         ("Police arrested 31 men this week. Where was the event?", "place"),
         ("The agency announced it will do what this week?", "phrase"),
+        ("How soon will the ferry run again?", "date"),
+        ("Why were the trams withdrawn?", "reason"),
+        ("The trams stopped. Why did the city withdraw them?", "reason"),
     ],
 )
 def test_question_kind(question, kind):
@@ -118,6 +121,12 @@ def test_fits_question():
     assert not fits_question("When did the council meet?", "baby swings")
     # Nothing but the question's own words is no answer.
     assert not fits_question("Which team won the Stanley Cup?", "Stanley Cup")
+    # A cause is a phrase, and "which holiday" is not answered by a bare year or count.
+    assert fits_question("Why were the trams withdrawn?", "brake faults")
+    assert not fits_question("Why were the trams withdrawn?", "245,030")
+    assert not fits_question("Why were the trams withdrawn?", "Siemens")
+    assert not fits_question("Which holiday did the town celebrate?", "1997")
+    assert fits_question("Which holiday did the town celebrate?", "harvest festival")
     assert not fits_question("Who resigned?", "")
 
 
