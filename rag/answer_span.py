@@ -180,6 +180,8 @@ def candidate_kind(text: str) -> str:
         return DATE
     if t[:1].isupper() or t[:1] in '“"‘':
         return "name"  # "Apollo 11", "XB.7" are names that hold a number
+    if any(w[:1].isupper() for w in t.split()[1:]):
+        return "name"  # "12 Monkeys", "2022 World Cup": a name that opens with a number
     words = t.lower().replace("-", " ").split()
     if _HAS_NUMBER.search(t) or any(w in _NUMBER_WORDS for w in words):
         return NUMBER

@@ -109,6 +109,8 @@ def test_candidate_kinds():
     assert candidate_kind("next month") == "date"
     assert candidate_kind("Boris Johnson") == "name"
     assert candidate_kind("Artemis 1") == "name"  # a name holding a number is a name
+    assert candidate_kind("2022 World Cup") == "name"  # and one opening with a number
+    assert candidate_kind("6 months") == "number"
     assert candidate_kind("baby formula") == "phrase"
 
 
