@@ -131,8 +131,9 @@ def _bare(word: str) -> str:
 
 
 def question_names(question: str) -> list[str]:
-    """The names the question asks about, as it writes them: capitalised words (not a
-    sentence's first word, a stopword or a demonym) and names joined by "of", "&" or "for".
+    """The names the question asks about, as it writes them: runs of capitalised words ("Prime
+    Minister Ilse Varga", "Mr. Dahl"; not a sentence's first word, a stopword or a demonym) and
+    names joined by "of", "&" or "for".
 
     Only the asking sentence counts, and in it not the wh-phrase: "The Met Office warned of
     floods. When will they peak?" asks about "they", and "Which Premier League club ..." names
@@ -149,37 +150,76 @@ def question_names(question: str) -> list[str]:
             if m.group().lower() in stop or m.group().lower().endswith("ed"):
                 break
             skip_until = m.end()
-    names: list[str] = []
-    first = True
-    for m in _WORD.finditer(question, a, b):
+    runs: list[list[re.Match]] = []
+    last_end = -1
+    for i, m in enumerate(_WORD.finditer(question, a, b)):
         w = m.group().strip("’'-").removesuffix("’s").removesuffix("'s")
-        if first:
-            first = False
+        name = (
+            i > 0
+            and m.start() >= skip_until
+            and w[:1].isupper()
+            and w.lower() not in stop
+            and not (_DEMONYM.search(w.lower()) and len(w) > 4)
+        )
+        if not name:
+            last_end = -1
             continue
-        if m.start() < skip_until or not w[:1].isupper() or w.lower() in stop:
-            continue
-        if _DEMONYM.search(w.lower()) and len(w) > 4:
-            continue
-        names.append(w)
+        gap = question[last_end : m.start()] if last_end >= 0 else None
+        if runs and gap is not None and (gap.strip() == "" or gap.strip() == "."):
+            runs[-1].append(m)  # "Prime Minister Ilse Varga", "Mr. Dahl"
+        else:
+            runs.append([m])
+        last_end = m.end()
+    names = [question[r[0].start() : r[-1].end()] for r in runs]
     names += [m.group() for m in _JOINED_NAME.finditer(question, skip_until, b)]
     return list(dict.fromkeys(names))
 
 
+_LINKS = frozenset({"the", "of", "and", "for", "a", "an"})
+# Titles: "CEO of Apple" is a role at a name the passages may write "Apple's chief executive".
+_ROLES = frozenset(
+    """ceo cfo coo cto mp mep president governor mayor minister secretary head chief director
+    chair chairman chairwoman king queen prince princess leader speaker member""".split()
+)
+
+
+def _initials(text: str) -> set[str]:
+    """The initials of the text's capitalised runs: "European Union" gives "eu"."""
+    out = set()
+    for run in re.findall(r"(?:\b[A-Z][\w’'-]*(?:\s+(?:of|the|and|for)\b)*\s*)+", text):
+        words = [w for w in run.split() if w[:1].isupper() and w.lower() not in _LINKS]
+        if len(words) > 1:
+            out.add("".join(w[0] for w in words).lower())
+    return out
+
+
 def unmentioned_names(question: str, passages: Sequence[str]) -> list[str]:
-    """The question's names that none of the passages mentions."""
+    """The question's names that none of the passages mentions. A run of words is mentioned
+    when its last word is ("President Dahl" by "Dahl said"), an acronym when the passages
+    spell it out ("EU" by "European Union"); two-letter acronyms ("UK", "US") always are,
+    since passages write them in too many ways."""
     text = " ".join(passages)
     words = {_bare(w) for w in _WORD.findall(text)}
     flat = f" {normalize(text)} "
+    initials: set[str] | None = None
     missing = []
     for name in question_names(question):
-        low = _bare(name)
-        if " " in name:
-            found = f" {normalize(name)} " in flat
+        if re.search(r"\s(?:of|&|for)\s", name):
+            found = _bare(name.split()[0]) in _ROLES or f" {normalize(name)} " in flat
         else:
+            low = _bare(_WORD.findall(name)[-1])
             k = min(len(low), NAME_PREFIX)
-            found = low in words or any(
-                w[:k] == low[:k] and abs(len(w) - len(low)) <= NAME_LENGTH_SLACK for w in words
+            found = (
+                len(low) <= 2
+                or low in _ROLES
+                or low in words
+                or any(
+                    w[:k] == low[:k] and abs(len(w) - len(low)) <= NAME_LENGTH_SLACK for w in words
+                )
             )
+            if not found and name.isupper():
+                initials = _initials(text) if initials is None else initials
+                found = low in initials
         if not found:
             missing.append(name)
     return missing
