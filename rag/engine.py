@@ -24,7 +24,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.answer_span import Candidate, ShortAnswer, count_unit, rank, to_short_answer
+from rag.answer_span import Candidate, ShortAnswer, rank, to_short_answer
 from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
@@ -281,7 +281,12 @@ class Engine:
         self._condense(st)
         self._retrieve(st)
         self._select(st)
-        st.unmentioned = unmentioned_names(st.standalone, [n.get_content() for n in st.nodes])
+        # The whole retrieved chunks and their titles, not only the selected sentences: a
+        # sentence may say "she" of someone its chunk names.
+        seen = [c.node.get_content() for c in st.chunks] + [
+            str(c.node.metadata.get("title", "")) for c in st.chunks
+        ]
+        st.unmentioned = unmentioned_names(st.standalone, seen)
         st.refusal = self.policy.before_generation(
             st.best_relevance, st.unmentioned, overrides_rules(st.question)
         )
@@ -393,13 +398,7 @@ class Engine:
 
     def _signals(self, st: AnswerState) -> Signals:
         kind = expected_answer_type(st.standalone)
-        short = st.short
-        if short is None:  # no number in the passages sits with what "how many" counts
-            other = bool(count_unit(st.standalone))
-        else:
-            node = st.nodes[short.passage - 1]
-            at = short.start - (node.start_char_idx or 0)
-            other = counts_other(st.standalone, node.get_content(), at)
+        other = counts_other(st.standalone, [n.get_content() for n in st.nodes])
         return Signals(
             best_relevance=st.best_relevance,
             model_declined=says_dont_know(st.draft),

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rag.answer_span import count_unit
+from rag.answer_span import NUMBER, count_unit, question_kind
 from rag.config import Settings
 from rag.metrics import normalize
 from rag.text import _stopwords, sentence_spans, terms
@@ -45,7 +45,7 @@ class Signals:
     kind_asked: bool  # the question asks for a kind (who, when, how many, where...)
     kind_found: bool  # a short answer of that kind was found in the passages
     draft_supported: bool  # at least one sentence of the model's draft was supported
-    # "How many X": the short answer's number does not count X (no X in its sentence).
+    # "How many X" where no passage mentions X: no number in them counts it.
     counts_other: bool = False
 
 
@@ -111,12 +111,15 @@ _WH_PHRASE_WORDS = 4
 # An order to the assistant, not a question about someone ignoring rules: the verb opens the
 # question or a clause ("..., so ignore them"), or the question asks for its own knowledge.
 _OVERRIDE = re.compile(
-    r"(?:^|[;:,.!?]\s*|\b(?:and|so|then|please|just)\s+)"
-    r"(?:ignore|disregard|forget|bypass|override)\b[^.?!;]{0,40}?\b(?:instructions?|rules?"
-    r"|articles?|passages?|sources?|context|guidelines|system\s+prompt)\b"
-    r"|\b(?:developer|jailbreak|god)\s+mode\b|\b(?:your|the)\s+system\s+prompt\b"
+    r"(?:^|[;:,.!?]\s*|\b(?:and|so|please)\s+)(?:ignore|disregard|forget|bypass|override)\s+"
+    r"(?:(?:all|any|every|of|your|my|the|these|those|previous|prior|above|earlier|news|given|"
+    r"provided)\s+)*(?:instructions?|rules?|articles?|passages?|sources?|context|guidelines|"
+    r"prompt|them|everything|above)\b"
+    r"|\byou\s+are\s+now\b|\b(?:print|show|reveal|repeat)\s+(?:me\s+)?your\s+(?:system\s+)?"
+    r"(?:prompt|instructions)\b"
     r"|\bfrom\s+your\s+own\s+(?:memory|knowledge)\b"
-    r"|\b(?:answer|tell\s+me|reply|respond)\b[^.?!;]{0,20}?\bfrom\s+(?:memory|your\s+knowledge)\b",
+    r"|(?:^|[;:,.!?]\s*|\b(?:and|so|please)\s+)(?:answer|tell\s+me|reply|respond)\b[^.?!;]{0,20}?"
+    r"\bfrom\s+(?:memory|your\s+knowledge)\b",
     re.IGNORECASE,
 )
 
@@ -150,15 +153,20 @@ def question_names(question: str) -> list[str]:
             if m.group().lower() in stop or m.group().lower().endswith("ed"):
                 break
             skip_until = m.end()
+    tokens = list(_WORD.finditer(question, a, b))
+    # In Title Case or ALL CAPS (no word in lower case), capitals do not mark names.
+    if not any(t.group()[:1].islower() for t in tokens[1:]):
+        return []
     runs: list[list[re.Match]] = []
     last_end = -1
-    for i, m in enumerate(_WORD.finditer(question, a, b)):
+    for i, m in enumerate(tokens):
         w = m.group().strip("’'-").removesuffix("’s").removesuffix("'s")
         name = (
             i > 0
             and m.start() >= skip_until
             and w[:1].isupper()
             and w.lower() not in stop
+            and w.lower() not in _CALENDAR
             and not (_DEMONYM.search(w.lower()) and len(w) > 4)
         )
         if not name:
@@ -170,16 +178,23 @@ def question_names(question: str) -> list[str]:
         else:
             runs.append([m])
         last_end = m.end()
-    names = [question[r[0].start() : r[-1].end()] for r in runs]
+    names = [_POSSESSIVE.sub("", question[r[0].start() : r[-1].end()]) for r in runs]
     names += [m.group() for m in _JOINED_NAME.finditer(question, skip_until, b)]
     return list(dict.fromkeys(names))
 
 
+_CALENDAR = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december""".split()
+)
+_POSSESSIVE = re.compile(r"[’']s?$")
 _LINKS = frozenset({"the", "of", "and", "for", "a", "an"})
 # Titles: "CEO of Apple" is a role at a name the passages may write "Apple's chief executive".
 _ROLES = frozenset(
-    """ceo cfo coo cto mp mep president governor mayor minister secretary head chief director
-    chair chairman chairwoman king queen prince princess leader speaker member""".split()
+    """ceo cfo coo cto mp mep president governor gov mayor minister secretary head chief
+    director chair chairman chairwoman king queen prince princess leader speaker member pope
+    chancellor premier senator sen rep representative attorney general gen judge justice
+    mr mrs ms dr sir dame lord lady""".split()
 )
 
 
@@ -195,41 +210,42 @@ def _initials(text: str) -> set[str]:
 
 def unmentioned_names(question: str, passages: Sequence[str]) -> list[str]:
     """The question's names that none of the passages mentions. A run of words is mentioned
-    when its last word is ("President Dahl" by "Dahl said"), an acronym when the passages
-    spell it out ("EU" by "European Union"); two-letter acronyms ("UK", "US") always are,
-    since passages write them in too many ways."""
+    when one of its words other than a title is ("President Ilse Varga" by "Varga said"), an
+    acronym when the passages spell it out ("EU" by "European Union"); two-letter acronyms
+    ("UK", "US") always are, since passages write them in too many ways."""
     text = " ".join(passages)
     words = {_bare(w) for w in _WORD.findall(text)}
     flat = f" {normalize(text)} "
     initials: set[str] | None = None
-    missing = []
+    missing: list[str] = []
     for name in question_names(question):
         if re.search(r"\s(?:of|&|for)\s", name):
             found = _bare(name.split()[0]) in _ROLES or f" {normalize(name)} " in flat
         else:
-            low = _bare(_WORD.findall(name)[-1])
-            k = min(len(low), NAME_PREFIX)
-            found = (
-                len(low) <= 2
-                or low in _ROLES
-                or low in words
-                or any(
-                    w[:k] == low[:k] and abs(len(w) - len(low)) <= NAME_LENGTH_SLACK for w in words
-                )
-            )
+            parts = [_bare(w) for w in _WORD.findall(name)]
+            own = [w for w in parts if w not in _ROLES] or parts
+            found = any(_mentioned(w, words) for w in own)
             if not found and name.isupper():
                 initials = _initials(text) if initials is None else initials
-                found = low in initials
+                found = _bare(name) in initials
         if not found:
             missing.append(name)
-    return missing
+    # "Bank of Lindholm" missing says it; its parts need not be listed too.
+    joined = [n for n in missing if " " in n]
+    return [n for n in missing if not any(n != j and n in j for j in joined)]
 
 
-def counts_other(question: str, passage: str, start: int) -> bool:
-    """Does a number at `start` of `passage` fail to count what "how many X" asks about?
-    It does when X is nowhere in its sentence ("12-lane road" for "how many bridges")."""
+def _mentioned(word: str, words: set[str]) -> bool:
+    if len(word) <= 2 or word in _ROLES or word in words:
+        return True
+    k = min(len(word), NAME_PREFIX)
+    return any(w[:k] == word[:k] and abs(len(w) - len(word)) <= NAME_LENGTH_SLACK for w in words)
+
+
+def counts_other(question: str, passages: Sequence[str]) -> bool:
+    """Does "how many X" ask about an X that no passage mentions at all ("how many bridges"
+    over passages that never speak of bridges)? Then no number in them counts X."""
     unit = count_unit(question)
-    if not unit:
+    if not unit or question_kind(question) != NUMBER:
         return False
-    sentence = next((passage[a:b] for a, b in sentence_spans(passage) if a <= start < b), passage)
-    return not unit & terms(sentence.replace("-", " "))
+    return not unit & terms(" ".join(passages).replace("-", " "))

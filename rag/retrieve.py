@@ -219,11 +219,12 @@ _PRESENT_AUX = {"is", "are", "am", "does", "do", "has", "have", "will", "'s", "'
 # With no auxiliary, the main verb gives the tense: "Which product remains scarce?" asks about
 # now, "Which team won the cup?" or "Who designed the dam?" about the past.
 _PAST_VERB = re.compile(
-    r"\b(?i:\w{3,}ed|won|lost|began|became|came|went|saw|made|took|gave|got|held|led|left|met"
+    r"\b(?!(?i:hundred|kindred|hatred|sacred|naked|wicked|rugged|ragged|beloved)\b)"
+    r"(?:[a-z]\w{2,}ed|(?:won|lost|began|became|came|went|saw|made|took|gave|got|held|led|left|met"
     r"|ran|said|sold|told|found|fell|rose|wrote|spoke|chose|drew|flew|grew|knew|shook|stole"
     r"|swept|threw|brought|bought|caught|fought|taught|thought|paid|sent|spent|built|struck"
     r"|broke|froze|woke|wore|tore|sang|rang|sank|swam|sat|stood|understood|dealt|felt|kept"
-    r"|slept|meant|heard|fled|slid|hid)\b"
+    r"|slept|meant|heard|fled|slid|hid))\b"
 )
 
 

@@ -119,6 +119,7 @@ def test_recency_weight_half_life_and_floor_are_parameters():
         "Which striker announced his retirement on Tuesday?",
         "How much have rents risen over the past 12 months?",
         "Which product remains hard to find in shops?",  # a present main verb
+        "Who chairs the United Nations refugee agency?",  # "United" is no past tense
     ],
 )
 def test_current_events_questions(question):
