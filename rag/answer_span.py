@@ -204,7 +204,7 @@ def _kind_fits(wanted: str, have: str) -> bool:
         return have == NUMBER
     if wanted == DATE:
         return have == DATE
-    if wanted == REASON:  # "why": a cause is a phrase ("fire risks"), not a name or a count
+    if wanted == REASON:  # "why": a cause is a phrase ("brake faults"), not a name or a count
         return have == PHRASE
     if wanted == THING:  # "which holiday", "which change": not a bare number or date
         return have not in (NUMBER, DATE)
