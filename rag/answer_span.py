@@ -133,7 +133,13 @@ def count_unit(question: str) -> set[str]:
         if w.lower() in _PHRASE_ENDS or _stopword(w):
             break
         words.append(w)
-    return terms(" ".join(words).replace("-", " "))  # "e-bikes" as the sentences are read
+    return terms(" ".join(words).replace("-", " "))  # "e-bikes" as mentions_unit reads text
+
+
+def mentions_unit(unit: set[str], text: str) -> bool:
+    """Does `text` speak of what "how many" counts (`count_unit`)? Hyphens split words, so
+    "20-point" speaks of points."""
+    return bool(unit & terms(text.replace("-", " ")))
 
 
 # "this week", "on Tuesday": when the question is set, not what it asks for.
@@ -146,11 +152,20 @@ _TIME_PHRASE = re.compile(
 
 
 def _last_question_clause(question: str) -> str:
-    spans = sentence_spans(question)
-    for s, e in reversed(spans):
-        if re.search(r"\b(who|whom|whose|what|which|when|where|how|why)\b", question[s:e], re.I):
-            return question[s:e]
-    return question
+    a, b = last_question_span(question)
+    return question[a:b]
+
+
+_WH_WORD = re.compile(r"\b(who|whom|whose|what|which|when|where|how|why)\b", re.I)
+
+
+def last_question_span(question: str) -> tuple[int, int]:
+    """(start, end) of the last sentence that asks (holds a wh-word); the whole question when
+    none does."""
+    for s, e in reversed(sentence_spans(question)):
+        if _WH_WORD.search(question, s, e):
+            return s, e
+    return 0, len(question)
 
 
 _MONTH = (
@@ -212,12 +227,16 @@ def _kind_fits(wanted: str, have: str) -> bool:
 
 
 def _only_question_words(text: str, question: str) -> bool:
-    return _echo(text, question) == 1.0
+    return _echo(text, _asked(question)) == 1.0
 
 
-def _echo(text: str, question: str) -> float:
-    """The share of the span's words that the question already says."""
-    asked = set(normalize(question).split()) | terms(question)
+def _asked(question: str) -> set[str]:
+    """The question's words, as written and stemmed."""
+    return set(normalize(question).split()) | terms(question)
+
+
+def _echo(text: str, asked: set[str]) -> float:
+    """The share of the span's words that the question (its `_asked` words) already says."""
     words = normalize(text).split()
     if not words:
         return 1.0
@@ -451,6 +470,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     with the features the rankers use."""
     wanted = question_kind(question)
     q_terms = terms(question)
+    asked = _asked(question)
     unit = count_unit(question) if wanted == NUMBER else set()
     found: dict[str, Candidate] = {}
     nodes = _nodes(passages)
@@ -468,21 +488,22 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
             # Where the question's words are in this sentence, for proximity.
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
             # "How many bridges": a number in a sentence without bridges may count something else.
-            counts_unit = not unit or bool(unit & terms(text[s0:s1].replace("-", " ")))
+            counts_unit = not unit or mentions_unit(unit, text[s0:s1])
             cover = len(q_terms & terms(text[s0:s1])) / max(1, len(q_terms))
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
                 span = _POSSESSIVE.sub("", text[a:b]) if form in {"name", "part"} else text[a:b]
                 span = span.rstrip(".,;:")
                 b = a + len(span)
                 key = normalize(span)
-                if not key or _only_question_words(span, question):
+                echo = _echo(span, asked)
+                if not key or echo == 1.0:  # only the question's own words
                     continue
                 kind = candidate_kind(span) if form != "quote" else "name"
                 near = min((abs(x - a) for x in anchors), default=None)
                 proximity = 0.0 if near is None else 1.0 / (1.0 + near / 40.0)
                 c = Candidate(span, pi, a, b, kind, si, relevance, proximity)
                 c.whole = form != "part"
-                c.echo = _echo(span, question)
+                c.echo = echo
                 c.cover = cover
                 around = text[max(s0, a - NEAR_CHARS) : a] + " " + text[b : min(s1, b + NEAR_CHARS)]
                 c.near = len(q_terms & terms(around)) / max(1, len(q_terms))

@@ -20,10 +20,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rag.answer_span import NUMBER, count_unit, question_kind
+from rag.answer_span import (
+    _POSSESSIVE,
+    NUMBER,
+    count_unit,
+    last_question_span,
+    mentions_unit,
+    question_kind,
+)
 from rag.config import Settings
 from rag.metrics import normalize
-from rag.text import _stopwords, sentence_spans, terms
+from rag.text import _WORD, _stopwords
 
 
 class RefusalReason(StrEnum):
@@ -94,7 +101,6 @@ class RefusalPolicy:
 # ---------------------------------------------------------------------------------------------
 # Signals read from the text
 
-_WORD = re.compile(r"[\w’'-]+")
 # A name with a connector inside is one name: "Bank of Lindholm" is not "bank" plus "Lindholm".
 # Not "and", which in a question usually joins two names ("Kia and Hyundai").
 _JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
@@ -142,9 +148,7 @@ def question_names(question: str) -> list[str]:
     floods. When will they peak?" asks about "they", and "Which Premier League club ..." names
     the kind of answer, which the passages may call "Fulham"."""
     stop = _stopwords()
-    spans = sentence_spans(question) or [(0, len(question))]
-    asking = [(a, b) for a, b in spans if _WH.search(question, a, b)]
-    a, b = asking[-1] if asking else (0, len(question))
+    a, b = last_question_span(question)
     wh = _WH.search(question, a, b)
     skip_until = a
     if wh:  # the wh-phrase runs to the verb: "Which Ivy League school | announced ..."
@@ -187,7 +191,6 @@ _CALENDAR = frozenset(
     """monday tuesday wednesday thursday friday saturday sunday january february march april
     may june july august september october november december""".split()
 )
-_POSSESSIVE = re.compile(r"[’']s?$")
 _LINKS = frozenset({"the", "of", "and", "for", "a", "an"})
 # Titles: "CEO of Apple" is a role at a name the passages may write "Apple's chief executive".
 _ROLES = frozenset(
@@ -248,4 +251,4 @@ def counts_other(question: str, passages: Sequence[str]) -> bool:
     unit = count_unit(question)
     if not unit or question_kind(question) != NUMBER:
         return False
-    return not unit & terms(" ".join(passages).replace("-", " "))
+    return not mentions_unit(unit, " ".join(passages))
