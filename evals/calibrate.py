@@ -36,7 +36,8 @@ def load_rows(report: Path) -> list[dict]:
 def refused(policy: RefusalPolicy, row: dict) -> bool:
     sig = dict(row.get("signals") or {})
     unmentioned = sig.pop("unmentioned", [])
-    if policy.before_generation(sig["best_relevance"], unmentioned) is not None:
+    overrides = sig.pop("overrides", False)
+    if policy.before_generation(sig["best_relevance"], unmentioned, overrides) is not None:
         return True
     if "model_declined" not in sig:
         raise SystemExit(

@@ -117,6 +117,7 @@ class AnswerState:
     passages: list[NodeWithScore] = field(default_factory=list)
     best_relevance: float = 0.0
     unmentioned: list[str] = field(default_factory=list)  # question names no passage has
+    overrides: bool = False  # the question orders the assistant to drop its rules
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
     ranked: list[Candidate] = field(default_factory=list)  # short-answer spans, best first
@@ -287,9 +288,8 @@ class Engine:
             str(c.node.metadata.get("title", "")) for c in st.chunks
         ]
         st.unmentioned = unmentioned_names(st.standalone, seen)
-        st.refusal = self.policy.before_generation(
-            st.best_relevance, st.unmentioned, overrides_rules(st.question)
-        )
+        st.overrides = overrides_rules(st.question)
+        st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned, st.overrides)
         if st.refusal is None:
             yield from self._generate(st)
             self._extract_short_answer(st)
@@ -418,7 +418,9 @@ class Engine:
         signals: dict[str, object] = (
             asdict(st.signals) if st.signals else {"best_relevance": st.best_relevance}
         )
+        # What the policy read before generation, so `evals.calibrate` can replay it.
         signals["unmentioned"] = st.unmentioned
+        signals["overrides"] = st.overrides
         if st.refusal is not None:
             log.info("refused (%s): best relevance %.3f", st.refusal, st.best_relevance)
             closest = [citation_for(i, n) for i, n in enumerate(st.nodes[:3], start=1)]

@@ -134,3 +134,12 @@ def test_a_question_that_overrides_the_rules_is_refused(question):
 )
 def test_questions_about_rules_are_not_overrides(question):
     assert not overrides_rules(question)
+
+
+def test_calibration_replays_refusals_made_before_the_model():
+    from evals.calibrate import refused
+
+    policy = RefusalPolicy(min_relevance=0.0, confident_relevance=0.0)
+    # Rows refused before generation carry no post-generation signals.
+    assert refused(policy, {"signals": {"best_relevance": 0.8, "overrides": True}})
+    assert refused(policy, {"signals": {"best_relevance": 0.8, "unmentioned": ["Henrik Dahl"]}})
