@@ -203,6 +203,7 @@ def test_a_question_that_sets_the_rules_aside_is_refused_before_the_model(news, 
     assert (
         a.refused and a.refusal_reason == "the question asks to set the articles or the rules aside"
     )
+    assert a.to_dict()["signals"]["overrides"] is True
     assert llm.calls == []
 
 
