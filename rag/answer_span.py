@@ -392,7 +392,8 @@ def _spans_in_sentence(
             for k in range(len(piece)):
                 spans.add((piece[k], piece[-1]))
                 spans.add((piece[0], piece[k]))
-        for first, last in spans:
+        # In text order: a set of tokens iterates in hash order, which changes from run to run.
+        for first, last in sorted(spans, key=lambda fl: (fl[0].start, fl[1].end)):
             if {first.text.lower(), last.text.lower()} & (_CONNECTORS | {"the"}):
                 continue
             whole = first is run[0] and last is run[-1]
