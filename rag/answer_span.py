@@ -34,7 +34,7 @@ from rag.text import sentence_spans, terms
 # ---------------------------------------------------------------------------------------------
 # What the question asks for
 
-PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, REASON, PHRASE = (
+PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, REASON, PHRASE, YESNO = (
     "person",
     "place",
     "org",
@@ -44,6 +44,7 @@ PERSON, PLACE, ORG, TITLE, NUMBER, DATE, THING, REASON, PHRASE = (
     "thing",
     "reason",
     "phrase",
+    "yes/no",
 )
 NAME_KINDS = frozenset({PERSON, PLACE, ORG, TITLE})
 
@@ -60,7 +61,7 @@ _HEADS = {
         executive musician artist author candidate governor minister justice driver""",
     TITLE: """show movie film series book song album mission role title character program""",
     NUMBER: """magnitude percentage percent number amount price cost age figure total rate
-        temperature score sum fine salary""",
+        temperature score sum fine salary budget fee revenue wage""",
     DATE: """date day year month time week""",
 }
 _HEAD_KIND = {w: kind for kind, words in _HEADS.items() for w in words.split()}
@@ -79,11 +80,13 @@ _WHAT_BE_THE = re.compile(
 
 
 def question_kind(question: str) -> str:
-    """person, place, org, title, number, date, thing, reason or phrase: what can answer
-    `question`.
+    """person, place, org, title, number, date, thing, reason, phrase or yes/no: what can
+    answer `question`.
 
     Judged from the wh-phrase of the question's last clause (news-quiz questions often start
     with a statement and end with the question)."""
+    if _YES_NO.match(question) and not _WH_WORD.search(question):
+        return YESNO
     clause = _TIME_PHRASE.sub(" ", _last_question_clause(question))
     whs = list(re.finditer(r"\b(who|whom|whose|what|which|when|where|how)\b", clause, re.I))
     if whs:  # the last wh-word asks; an earlier one is usually a relative ("a man, who ...")
@@ -118,6 +121,97 @@ def question_kind(question: str) -> str:
     if m:
         return _HEAD_KIND.get(m.group(1).lower(), PHRASE)
     return PHRASE
+
+
+# "Has X accepted ...?" is answered yes or no, which no span of a passage is.
+_YES_NO = re.compile(
+    r"\s*(?:is|are|was|were|has|have|had|did|does|do|will|would|can|could|should)\b", re.I
+)
+# "How much did the bidder pay", "what is the budget": an amount of money, not any number.
+_MONEY_HEADS = frozenset("price cost budget salary fee fine revenue wage".split())
+_HOW_MUCH_MONEY = re.compile(
+    r"\bhow\s+much\b.*\b(?:cost|pay|paid|spen[dt]|charg|earn|worth|sold|sell|bid|fetch)", re.I
+)
+_MONEY = re.compile(r"[$€£¥]\s?\d")
+_MONEY_AFTER = re.compile(
+    r"\s*(?:(?:million|billion|trillion|thousand)\s+)?(?:dollars|euros|pounds|yen|yuan|rupees|"
+    r"francs|pesos|rubles|roubles|USD|EUR|GBP)\b",
+    re.I,
+)
+
+
+def asks_money(question: str) -> bool:
+    """Does the question ask for an amount of money ("how much did it cost")?"""
+    if question_kind(question) != NUMBER:
+        return False
+    clause = _last_question_clause(question)
+    if _HOW_MUCH_MONEY.search(clause):
+        return True
+    m = _WHAT_BE_THE.search(clause) or re.search(r"\b(?:what|which)\s+([\w-]+)", clause, re.I)
+    return m is not None and m.group(1).lower().removesuffix("s") in _MONEY_HEADS
+
+
+def is_money(text: str, start: int, end: int) -> bool:
+    """Is text[start:end] an amount of money: "$5", "€3 billion", "20 million dollars"?"""
+    return bool(
+        _MONEY.match(text, start, end)
+        or (start > 0 and text[start - 1] in "$€£¥")
+        or _MONEY_AFTER.match(text, end)
+        or re.search(r"\b(?:dollars|euros|pounds)$", text[start:end], re.I)
+    )
+
+
+# "When will X decide", "where will it be held": a future event. A date or place in a sentence
+# that says nothing of the future ("confirmed on Monday") is when or where something else was.
+_FUTURE_Q = re.compile(
+    r"\b(?:will|going\s+to|set\s+to|expected\s+to|scheduled\s+to|due\s+to|plans?\s+to|"
+    r"planning\s+to|about\s+to)\b",
+    re.I,
+)
+_FUTURE = re.compile(
+    r"\b(?:will|would|shall|going\s+to|set\s+to|expected|scheduled|due|plans?|planned|"
+    r"planning|upcoming|next|later|coming|soon|is\s+to|are\s+to|to\s+be)\b|\w’ll\b|\w'll\b",
+    re.I,
+)
+
+
+def asks_future(question: str) -> bool:
+    """Does a "when" or "where" question ask about something still to happen?"""
+    return question_kind(question) in (DATE, PLACE) and bool(
+        _FUTURE_Q.search(_last_question_clause(question))
+    )
+
+
+# Nationality adjectives: "Chinese police" says where, but "Chinese" is not a place or an org.
+DEMONYMS = frozenset(
+    """american british chinese russian ukrainian french german italian spanish japanese korean
+    indian pakistani iranian iraqi israeli palestinian syrian turkish egyptian saudi mexican
+    canadian brazilian argentine argentinian australian european african asian polish dutch
+    swedish norwegian danish finnish greek irish scottish welsh english portuguese belgian swiss
+    austrian hungarian czech romanian bulgarian serbian croatian afghan vietnamese thai filipino
+    indonesian malaysian nigerian kenyan ethiopian venezuelan colombian chilean peruvian cuban
+    taiwanese lebanese jordanian yemeni qatari emirati kurdish belarusian lithuanian latvian
+    estonian slovak slovenian icelandic sudanese somali libyan moroccan algerian tunisian
+    ghanaian haitian jamaican bangladeshi nepali lankan mongolian kazakh uzbek armenian
+    azerbaijani moldovan albanian bosnian cypriot maltese latin arab western eastern""".split()
+)
+# A name after a person's title ("spokeswoman Ilse Varga", "Governor Dahl") is a person.
+_PERSON_TITLE = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov|Prof)\.|\b(?:President|Minister|[Ss]pokes(?:man|woman|"
+    r"person)|Senator|Governor|CEO|Secretary|Chancellor|Pope|Judge|Justice|[Cc]oach|[Aa]ctor|"
+    r"[Aa]ctress|[Ss]inger|[Rr]apper|[Dd]irector|[Cc]hairman|[Cc]hairwoman))\s+"
+    r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+){0,2})"
+)
+
+
+def _people(texts: Sequence[str]) -> set[str]:
+    """Names the passages give a person's title, whole and by surname."""
+    out: set[str] = set()
+    for text in texts:
+        for m in _PERSON_TITLE.finditer(text):
+            name = normalize(m.group(1))
+            out |= {name, name.split()[-1]} if name else set()
+    return out
 
 
 _HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w’'-]+\s*){1,3})", re.I)
@@ -223,7 +317,8 @@ def _kind_fits(wanted: str, have: str) -> bool:
         return have == PHRASE
     if wanted == THING:  # "which holiday", "which change": not a bare number or date
         return have not in (NUMBER, DATE)
-    return True  # phrase: any span can be one
+    # "yes" or "no" is not in the passages (the quotes answer it); a phrase can be any span.
+    return wanted != YESNO
 
 
 def _only_question_words(text: str, question: str) -> bool:
@@ -250,7 +345,7 @@ _TITLES = r"(?:Mr|Mrs|Ms|Dr|Rep|Sen|Gov|Lt|Gen|Col|St|Jr|Sr|Prof|Rev|Sgt|Capt|Mt
 _TOKEN = re.compile(
     rf"(?:[A-Z]\.){{2,}}"  # U.S., U.K.
     rf"|{_TITLES}"  # abbreviations keep their period
-    r"|\$?\d+(?:[.,]\d+)*(?:%|-[a-z]+)?"  # $5.02, 10,000, 60%, 20-for-1 pieces
+    r"|[$€£¥]?\d+(?:[.,]\d+)*(?:%|-[a-z]+)?"  # $5.02, 10,000, 60%, 20-for-1 pieces
     r"|[^\W\d_][\w’'&-]*(?:\.\d+)?",  # words, with hyphens and apostrophes; XB.7
     re.UNICODE,
 )
@@ -402,8 +497,10 @@ def _spans_in_sentence(
     # Numbers with their currency and scale: "$4 million", "3 billion", "45%", "7.2".
     for k, t in enumerate(toks):
         word = t.text.lower()
-        if (_HAS_NUMBER.search(t.text[:2]) and not _glued(text, t)) or word in (
-            _NUMBER_WORDS - _SCALE
+        # "one of the biggest" picks something out; it counts nothing.
+        one_of = word == "one" and k + 1 < len(toks) and toks[k + 1].text.lower() == "of"
+        if (_HAS_NUMBER.search(t.text[:2]) and not _glued(text, t)) or (
+            word in (_NUMBER_WORDS - _SCALE) and not one_of
         ):
             out.append((t.start, t.end, "number"))
             if k + 1 < len(toks) and toks[k + 1].text.lower() in _SCALE:
@@ -473,8 +570,11 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     q_terms = terms(question)
     asked = _asked(question)
     unit = count_unit(question) if wanted == NUMBER else set()
+    money = asks_money(question)
+    future = asks_future(question)
     found: dict[str, Candidate] = {}
     nodes = _nodes(passages)
+    people = _people([p.get_content() for p in nodes]) if wanted in (PLACE, ORG) else set()
     lower_words = frozenset(
         w for p in nodes for w in re.findall(r"\b[a-z][\w’'-]*", p.get_content())
     )
@@ -490,6 +590,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
             # "How many bridges": a number in a sentence without bridges may count something else.
             counts_unit = not unit or mentions_unit(unit, text[s0:s1])
+            tense_fits = not future or bool(_FUTURE.search(text, s0, s1))
             cover = len(q_terms & terms(text[s0:s1])) / max(1, len(q_terms))
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
                 span = _POSSESSIVE.sub("", text[a:b]) if form in {"name", "part"} else text[a:b]
@@ -508,7 +609,12 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 c.cover = cover
                 around = text[max(s0, a - NEAR_CHARS) : a] + " " + text[b : min(s1, b + NEAR_CHARS)]
                 c.near = len(q_terms & terms(around)) / max(1, len(q_terms))
-                c.fits = _kind_fits(wanted, kind)
+                c.fits = (
+                    _kind_fits(wanted, kind)
+                    and tense_fits
+                    and (not money or is_money(text, a, b))
+                    and not (wanted in (PLACE, ORG) and (key in DEMONYMS or key in people))
+                )
                 c.counts = kind != NUMBER or counts_unit
                 old = found.get(key)
                 if old is None:

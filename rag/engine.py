@@ -24,7 +24,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.answer_span import Candidate, ShortAnswer, rank, to_short_answer
+from rag.answer_span import Candidate, ShortAnswer, asks_money, rank, to_short_answer
 from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
@@ -121,6 +121,7 @@ class AnswerState:
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
     ranked: list[Candidate] = field(default_factory=list)  # short-answer spans, best first
+    ranking_failed: bool = False  # the spans could not be scored: the kind check reads text
     short: ShortAnswer | None = None
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
@@ -368,6 +369,7 @@ class Engine:
         except Exception as e:  # a scoring failure must not lose the answer
             log.warning("short answer failed: %s", e)
             st.ranked = []
+            st.ranking_failed = True
         st.timed("short_answer", t)
 
     def _ground(self, st: AnswerState) -> None:
@@ -398,14 +400,20 @@ class Engine:
 
     def _signals(self, st: AnswerState) -> Signals:
         kind = expected_answer_type(st.standalone)
+        if asks_money(st.standalone):
+            kind = "money"
         other = counts_other(st.standalone, [n.get_content() for n in st.nodes])
+        # The spans were checked for the kind (and tense, money, ...) the question asks; the
+        # answer's words stand in only when they could not be.
+        found = st.short is not None or (
+            st.ranking_failed and has_answer_type(strip_markers(st.text), kind, st.standalone)
+        )
         return Signals(
             best_relevance=st.best_relevance,
             model_declined=says_dont_know(st.draft),
             cited=bool(st.citations),
             kind_asked=kind != "any",
-            kind_found=st.short is not None
-            or has_answer_type(strip_markers(st.text), kind, st.standalone),
+            kind_found=found,
             draft_supported=st.replaced < len(split_answer(st.draft)),
             counts_other=other,
         )

@@ -104,6 +104,12 @@ class RefusalPolicy:
 # A name with a connector inside is one name: "Bank of Lindholm" is not "bank" plus "Lindholm".
 # Not "and", which in a question usually joins two names ("Kia and Hyundai").
 _JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
+# A work's title after what it is ("the novel War and Peace", "the film Out of Time") is one
+# name, "and" and all, found only whole.
+_WORK_TITLE = re.compile(
+    r"\b(?:novel|book|film|movie|song|album|play|poem|opera|painting|memoir|series|show)\s+"
+    r"([A-Z][\w’'-]*(?:\s+(?:(?:and|of|the|in|a|an|to|for|on|at)\s+)*[A-Z][\w’'-]*)*)"
+)
 # Names are matched by their first letters, so "Norwegian" finds "Norway", "Egyptian" finds
 # "Egypt" and a transliteration with one more letter at the end still matches.
 NAME_PREFIX = 5
@@ -184,6 +190,11 @@ def question_names(question: str) -> list[str]:
         last_end = m.end()
     names = [_POSSESSIVE.sub("", question[r[0].start() : r[-1].end()]) for r in runs]
     names += [m.group() for m in _JOINED_NAME.finditer(question, skip_until, b)]
+    names += [
+        m.group(1)
+        for m in _WORK_TITLE.finditer(question, skip_until, b)
+        if " " in m.group(1) and m.group(1).lower() not in stop
+    ]
     return list(dict.fromkeys(names))
 
 
@@ -222,7 +233,7 @@ def unmentioned_names(question: str, passages: Sequence[str]) -> list[str]:
     initials: set[str] | None = None
     missing: list[str] = []
     for name in question_names(question):
-        if re.search(r"\s(?:of|&|for)\s", name):
+        if re.search(r"\s(?:of|&|for|and)\s", name):
             found = _bare(name.split()[0]) in _ROLES or f" {normalize(name)} " in flat
         else:
             parts = [_bare(w) for w in _WORD.findall(name)]

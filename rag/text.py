@@ -168,4 +168,6 @@ def has_answer_type(text: str, kind: str, question: str) -> bool:
         )
     if kind == "date":
         return any(re.fullmatch(r"(1[89]|20)\d\d", w) or w in _MONTHS for w in lower)
+    if kind == "money":
+        return bool(re.search(r"[$€£¥]\s?\d|\d\s*(?:dollars|euros|pounds)\b", text, re.I))
     return any(w[:1].isupper() for w in words[1:]) or any(w[:1].isupper() for w in words[:1])

@@ -12,6 +12,8 @@ from pydantic import PrivateAttr
 
 from rag.answer_span import (
     ShortAnswer,
+    asks_future,
+    asks_money,
     candidate_kind,
     candidates,
     fits_question,
@@ -270,3 +272,63 @@ def test_a_digit_inside_a_word_and_a_lone_abbreviation_are_no_answers():
     assert "2 million" in texts
     assert "4" not in texts  # the brand 4moms holds no count
     assert "No." not in texts and "No" not in texts
+
+
+def _fitting(question: str, text: str) -> set[str]:
+    return {c.text for c in candidates(question, [TextNode(text=text)]) if c.fits}
+
+
+def test_a_money_question_is_answered_by_an_amount_of_money():
+    text = "The lunch drew 12 bidders and sold for $19 million. Fuel costs 4 euros a litre."
+    assert asks_money("How much did the winning bidder pay?")
+    assert asks_money("What is the budget of the new agency?")
+    assert not asks_money("How many bidders took part?")
+    assert not asks_money("What percentage of the cost was paid?")
+    fits = _fitting("How much did the winning bidder pay?", text)
+    assert "$19 million" in fits and "12" not in fits
+    assert "4" in _fitting("How much does fuel cost?", text)  # "4 euros"
+    # No amount at all: nothing fits, so the question is not answered by a count.
+    assert not _fitting("What is the budget of the agency?", "The agency has 20 staff.")
+
+
+def test_when_or_where_will_is_not_answered_from_a_sentence_about_the_past():
+    text = (
+        "The council on Monday confirmed the invitation in Moscow. "
+        "The board will meet in Geneva next month."
+    )
+    assert asks_future("When will the board meet?")
+    assert not asks_future("When did the council confirm the invitation?")
+    when = _fitting("When will the board meet?", text)
+    assert "next month" in when and "Monday" not in when
+    assert "Monday" in _fitting("When did the council confirm the invitation?", text)
+    where = _fitting("Where will the board meet?", text)
+    assert "Geneva" in where and "Moscow" not in where
+
+
+def test_a_nationality_or_a_titled_person_is_no_place():
+    text = (
+        "Chinese police said the leak began in Shanghai, spokesman Li Wei said. "
+        "Harbour spokesman Nils Berg spoke in Moscow."
+    )
+    where = _fitting("Where did the leak occur?", text)
+    assert "Shanghai" in where and "Moscow" in where
+    assert "Chinese" not in where and "Nils Berg" not in where and "Li Wei" not in where
+    # A person is still who a "who" question asks for.
+    assert "Nils Berg" in _fitting("Who spoke in Moscow?", text)
+
+
+def test_a_yes_no_question_gets_no_span():
+    assert question_kind("Has the mayor accepted the invitation?") == "yes/no"
+    assert question_kind("Is it true that who won is disputed?") != "yes/no"
+    assert not _fitting("Has the mayor accepted the invitation?", "Mayor Ilse Varga accepted.")
+
+
+def test_one_of_picks_out_and_counts_nothing():
+    texts = {
+        c.text
+        for c in candidates(
+            "How many swings were recalled?",
+            [TextNode(text="It is one of the biggest recalls: 2 million swings.")],
+        )
+    }
+    assert "2 million" in texts and "one" not in texts

@@ -143,3 +143,11 @@ def test_calibration_replays_refusals_made_before_the_model():
     # Rows refused before generation carry no post-generation signals.
     assert refused(policy, {"signals": {"best_relevance": 0.8, "overrides": True}})
     assert refused(policy, {"signals": {"best_relevance": 0.8, "unmentioned": ["Henrik Dahl"]}})
+
+
+def test_a_works_title_counts_only_whole():
+    passages = ["The war went on while the Board of Peace met."]
+    assert unmentioned_names("Who wrote the novel War and Peace?", passages) == ["War and Peace"]
+    assert unmentioned_names("Who wrote the novel War and Peace?", ["War and Peace is long."]) == []
+    # Outside a title, "and" joins two names, each found on its own.
+    assert unmentioned_names("Did Norway and Peace sign?", ["Norway met. Peace came."]) == []
