@@ -24,7 +24,15 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.answer_span import Candidate, ShortAnswer, asks_money, rank, to_short_answer
+from rag.answer_span import (
+    YESNO,
+    Candidate,
+    ShortAnswer,
+    asks_money,
+    question_kind,
+    rank,
+    to_short_answer,
+)
 from rag.clean import strip_bidi_controls
 from rag.config import Settings
 from rag.context import SentenceSelector, relevance_scores
@@ -288,6 +296,12 @@ class Engine:
         seen = [c.node.get_content() for c in st.chunks] + [
             str(c.node.metadata.get("title", "")) for c in st.chunks
         ]
+        if question_kind(st.standalone) == YESNO:
+            # A yes/no question gets no short answer: the quoted passages are the answer, so
+            # they themselves must speak of whom it asks about.
+            seen = [n.get_content() for n in st.nodes] + [
+                str(n.metadata.get("title", "")) for n in st.nodes
+            ]
         st.unmentioned = unmentioned_names(st.standalone, seen)
         st.overrides = overrides_rules(st.question)
         st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned, st.overrides)

@@ -221,3 +221,17 @@ def test_context_heads_each_article_once():
     assert "[1] (Harbour reopens — 2024-03-05)\nFirst part." in ctx
     assert "[2] (Rail strike ends)\nOther story." in ctx
     assert "[3] Second part." in ctx
+
+
+def test_a_yes_no_question_is_refused_when_its_passages_never_name_whom_it_asks_about(
+    news, settings
+):
+    one = settings.model_copy(update={"context_sentences": 1})
+    eng, llm = engine_with(one, "Yes [1].")
+    a = eng.ask("Has Tomas Berg ended the rail strike in Lindholm?")
+    assert a.refused and a.refusal_reason == "no passage mentions Tomas Berg"
+    assert llm.calls == []
+    # A "when" question reads the whole retrieved chunks: the name is there.
+    a = eng.ask("When did Tomas Berg say trains would run normally in Lindholm?")
+    assert not a.refused
+    assert a.to_dict()["signals"]["unmentioned"] == []
