@@ -29,7 +29,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.metrics import normalize
-from rag.text import sentence_spans, terms
+from rag.text import PAST_VERB, sentence_spans, terms
 
 # ---------------------------------------------------------------------------------------------
 # What the question asks for
@@ -85,7 +85,7 @@ def question_kind(question: str) -> str:
 
     Judged from the wh-phrase of the question's last clause (news-quiz questions often start
     with a statement and end with the question)."""
-    if _YES_NO.match(question) and not _WH_WORD.search(question):
+    if _yes_no(question):
         return YESNO
     clause = _TIME_PHRASE.sub(" ", _last_question_clause(question))
     whs = list(re.finditer(r"\b(who|whom|whose|what|which|when|where|how)\b", clause, re.I))
@@ -123,21 +123,48 @@ def question_kind(question: str) -> str:
     return PHRASE
 
 
-# "Has X accepted ...?" is answered yes or no, which no span of a passage is.
+# "Has X accepted ...?" is answered yes or no, which no span of a passage is. Not a request
+# ("Can you name the CEO?") nor a choice ("Is Apple or Microsoft bigger?"): those want a span.
 _YES_NO = re.compile(
     r"\s*(?:is|are|was|were|has|have|had|did|does|do|will|would|can|could|should)\b", re.I
 )
-# "How much did the bidder pay", "what is the budget": an amount of money, not any number.
+_REQUEST = re.compile(r"\s*(?:can|could|would|will)\s+(?:you|we)\b", re.I)
+_CHOICE = re.compile(r"\bor\b", re.I)
+
+
+def _yes_no(question: str) -> bool:
+    return bool(
+        _YES_NO.match(question)
+        and not _WH_WORD.search(question)
+        and not _REQUEST.match(question)
+        and not _CHOICE.search(question)
+    )
+
+
+# "How much did the bidder pay", "what is the budget": an amount of money, or a percentage
+# ("how much did spending rise": 0.4%), not any number.
 _MONEY_HEADS = frozenset("price cost budget salary fee fine revenue wage".split())
 _HOW_MUCH_MONEY = re.compile(
-    r"\bhow\s+much\b.*\b(?:cost|pay|paid|spen[dt]|charg|earn|worth|sold|sell|bid|fetch)", re.I
-)
-_MONEY = re.compile(r"[$€£¥]\s?\d")
-_MONEY_AFTER = re.compile(
-    r"\s*(?:(?:million|billion|trillion|thousand)\s+)?(?:dollars|euros|pounds|yen|yuan|rupees|"
-    r"francs|pesos|rubles|roubles|USD|EUR|GBP)\b",
+    r"\bhow\s+much\b(?:\s+[\w’'-]+){0,8}?\s+(?:costs?|pay|paid|spend|spent|charged?|charges|earn"
+    r"|earned|worth|sold|sell|bid|fetch|fetched)\b",
     re.I,
 )
+_CURRENCY = (
+    r"(?:dollars?|euros?|pounds?|yen|yuan|renminbi|rupees?|crore|lakh|francs?|pesos?|rubles?"
+    r"|roubles?|shekels?|liras?|lira|won|baht|ringgit|rand|naira|kronor|krona|kroner|zloty|cents?"
+    r"|pence)"
+)
+_CURRENCY_WORD = re.compile(_CURRENCY, re.I)
+_CURRENCY_END = re.compile(rf"\b{_CURRENCY}$", re.I)
+_MONEY_BEFORE = re.compile(
+    r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|INR|JPY|CNY|AUD|CAD|HKD|Rs\.?|R\$|US\$|A\$|C\$)\s?)$"
+)
+_MONEY_AFTER = re.compile(
+    rf"\s*(?:(?:million|billion|trillion|thousand|crore|lakh|bn|m)\s+)?(?:[A-Z][\w.]*\s+){{0,2}}"
+    rf"{_CURRENCY}\b",
+    re.I,
+)
+_PERCENT_AFTER = re.compile(r"\s*(?:percent|per\s+cent|percentage\s+points?)\b", re.I)
 
 
 def asks_money(question: str) -> bool:
@@ -152,37 +179,64 @@ def asks_money(question: str) -> bool:
 
 
 def is_money(text: str, start: int, end: int) -> bool:
-    """Is text[start:end] an amount of money: "$5", "€3 billion", "20 million dollars"?"""
+    """Is text[start:end] an amount of money ("$5", "€3.5bn", "20 million US dollars", "95p")
+    or a percentage, which answers "how much did the price rise"?"""
+    if not 0 <= start < end <= len(text):
+        return False
+    span = text[start:end]
     return bool(
-        _MONEY.match(text, start, end)
-        or (start > 0 and text[start - 1] in "$€£¥")
+        span[:1] in "$€£¥₹"
+        or _MONEY_BEFORE.search(text, max(0, start - 4), start)
         or _MONEY_AFTER.match(text, end)
-        or re.search(r"\b(?:dollars|euros|pounds)$", text[start:end], re.I)
+        or re.fullmatch(r"\d[\d.,]*p", span)
+        or _CURRENCY_END.search(span)
+        or span.endswith("%")
+        or _PERCENT_AFTER.match(text, end)
     )
 
 
 # "When will X decide", "where will it be held": a future event. A date or place in a sentence
-# that says nothing of the future ("confirmed on Monday") is when or where something else was.
+# that tells only of the past ("confirmed on Monday") is when or where something else was.
 _FUTURE_Q = re.compile(
-    r"\b(?:will|going\s+to|set\s+to|expected\s+to|scheduled\s+to|due\s+to|plans?\s+to|"
-    r"planning\s+to|about\s+to)\b",
+    r"\b(?:will|going\s+to|set\s+to|expected\s+to|scheduled\s+to|plans?\s+to|planning\s+to|"
+    r"about\s+to)\b",
     re.I,
 )
 _FUTURE = re.compile(
-    r"\b(?:will|would|shall|going\s+to|set\s+to|expected|scheduled|due|plans?|planned|"
-    r"planning|upcoming|next|later|coming|soon|is\s+to|are\s+to|to\s+be)\b|\w’ll\b|\w'll\b",
+    r"\b(?:will|would|shall|going\s+to|set|expected|scheduled|slated|due|plans?|planned|"
+    r"planning|upcoming|next|later|coming|soon|is\s+to|are\s+to|to\s+be)\b|\w[’']ll\b",
     re.I,
 )
+_PAST = re.compile(r"\b(?:was|were|had|did|ago|yesterday)\b", re.I)
+# "the proposed summit": a participle after a determiner describes; it is no past tense.
+_DETERMINER_BEFORE = re.compile(r"\b(?:the|a|an|its|his|her|their|this|that|[’']s)\s*$", re.I)
 
 
 def asks_future(question: str) -> bool:
     """Does a "when" or "where" question ask about something still to happen?"""
-    return question_kind(question) in (DATE, PLACE) and bool(
-        _FUTURE_Q.search(_last_question_clause(question))
+    clause = _last_question_clause(question)
+    # "When did the city unveil plans to build it?" asks about the unveiling, in the past.
+    return (
+        question_kind(question) in (DATE, PLACE)
+        and bool(_FUTURE_Q.search(clause))
+        and not re.search(r"\b(?:did|was|were|had)\b", clause, re.I)
     )
 
 
-# Nationality adjectives: "Chinese police" says where, but "Chinese" is not a place or an org.
+def tells_only_past(sentence: str) -> bool:
+    """Does the sentence speak only of the past: a past tense and nothing of the future or of
+    a schedule? Present tense ("The summit takes place on June 4") is not past."""
+    if _FUTURE.search(sentence):
+        return False
+    if _PAST.search(sentence):
+        return True
+    return any(
+        not _DETERMINER_BEFORE.search(sentence, max(0, m.start() - 8), m.start())
+        for m in PAST_VERB.finditer(sentence)
+    )
+
+
+# Nationality adjectives: "Chinese police" says where, but "Chinese" is not a place.
 DEMONYMS = frozenset(
     """american british chinese russian ukrainian french german italian spanish japanese korean
     indian pakistani iranian iraqi israeli palestinian syrian turkish egyptian saudi mexican
@@ -198,19 +252,19 @@ DEMONYMS = frozenset(
 # A name after a person's title ("spokeswoman Ilse Varga", "Governor Dahl") is a person.
 _PERSON_TITLE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov|Prof)\.|\b(?:President|Minister|[Ss]pokes(?:man|woman|"
-    r"person)|Senator|Governor|CEO|Secretary|Chancellor|Pope|Judge|Justice|[Cc]oach|[Aa]ctor|"
-    r"[Aa]ctress|[Ss]inger|[Rr]apper|[Dd]irector|[Cc]hairman|[Cc]hairwoman))\s+"
-    r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+){0,2})"
+    r"person)|Senator|Governor|Secretary|Chancellor|Pope|[Cc]oach|[Aa]ctor|[Aa]ctress|[Ss]inger"
+    r"|[Rr]apper))\s+([A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
 )
 
 
-def _people(texts: Sequence[str]) -> set[str]:
-    """Names the passages give a person's title, whole and by surname."""
+def _people(texts: Sequence[str], surnames: bool) -> set[str]:
+    """Names the passages give a person's title; with `surnames`, also by the last word."""
     out: set[str] = set()
     for text in texts:
         for m in _PERSON_TITLE.finditer(text):
             name = normalize(m.group(1))
-            out |= {name, name.split()[-1]} if name else set()
+            if name:
+                out |= {name, name.split()[-1]} if surnames else {name}
     return out
 
 
@@ -345,7 +399,7 @@ _TITLES = r"(?:Mr|Mrs|Ms|Dr|Rep|Sen|Gov|Lt|Gen|Col|St|Jr|Sr|Prof|Rev|Sgt|Capt|Mt
 _TOKEN = re.compile(
     rf"(?:[A-Z]\.){{2,}}"  # U.S., U.K.
     rf"|{_TITLES}"  # abbreviations keep their period
-    r"|[$€£¥]?\d+(?:[.,]\d+)*(?:%|-[a-z]+)?"  # $5.02, 10,000, 60%, 20-for-1 pieces
+    r"|[$€£¥₹]?\d+(?:[.,]\d+)*(?:%|-[a-z]+|(?:bn|tn|m|k|p)\b)?"  # $5.02, 10,000, 60%, €3bn
     r"|[^\W\d_][\w’'&-]*(?:\.\d+)?",  # words, with hyphens and apostrophes; XB.7
     re.UNICODE,
 )
@@ -377,6 +431,7 @@ class Candidate:
     cover: float = 0.0  # share of the question's terms in its sentence
     near: float = 0.0  # share of the question's terms close around it
     fits: bool = True
+    refined: bool = False  # of the kind asked, but not the money, tense or place it wants
     prior: float = 0.0
     loglik: float | None = None
     score: float = 0.0
@@ -497,14 +552,24 @@ def _spans_in_sentence(
     # Numbers with their currency and scale: "$4 million", "3 billion", "45%", "7.2".
     for k, t in enumerate(toks):
         word = t.text.lower()
-        # "one of the biggest" picks something out; it counts nothing.
-        one_of = word == "one" and k + 1 < len(toks) and toks[k + 1].text.lower() == "of"
+        # "one of the biggest" picks something out; it counts nothing ("only one of" does).
+        one_of = (
+            word == "one"
+            and k + 1 < len(toks)
+            and toks[k + 1].text.lower() == "of"
+            and not (k > 0 and toks[k - 1].text.lower() in {"only", "just", "exactly"})
+        )
         if (_HAS_NUMBER.search(t.text[:2]) and not _glued(text, t)) or (
             word in (_NUMBER_WORDS - _SCALE) and not one_of
         ):
             out.append((t.start, t.end, "number"))
+            end = k
             if k + 1 < len(toks) and toks[k + 1].text.lower() in _SCALE:
-                out.append((t.start, toks[k + 1].end, "number"))
+                end = k + 1
+                out.append((t.start, toks[end].end, "number"))
+            # "73 cents", "4 million euros": the amount with its currency.
+            if end + 1 < len(toks) and _CURRENCY_WORD.fullmatch(toks[end + 1].text):
+                out.append((t.start, toks[end + 1].end, "number"))
     for m in _DATE.finditer(text, s0, s1):
         out.append((m.start(), m.end(), "date"))
     for m in _QUOTED.finditer(text, s0, s1):
@@ -574,7 +639,12 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     future = asks_future(question)
     found: dict[str, Candidate] = {}
     nodes = _nodes(passages)
-    people = _people([p.get_content() for p in nodes]) if wanted in (PLACE, ORG) else set()
+    # "CEO Michael Dell": a person, though "Dell" may be the company asked for.
+    people = (
+        _people([p.get_content() for p in nodes], surnames=wanted == PLACE)
+        if wanted in (PLACE, ORG)
+        else set()
+    )
     lower_words = frozenset(
         w for p in nodes for w in re.findall(r"\b[a-z][\w’'-]*", p.get_content())
     )
@@ -590,7 +660,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
             anchors = [t.start for t in _tokens(text[s0:s1], s0) if terms(t.text) & q_terms]
             # "How many bridges": a number in a sentence without bridges may count something else.
             counts_unit = not unit or mentions_unit(unit, text[s0:s1])
-            tense_fits = not future or bool(_FUTURE.search(text, s0, s1))
+            tense_fits = not future or not tells_only_past(text[s0:s1])
             cover = len(q_terms & terms(text[s0:s1])) / max(1, len(q_terms))
             for a, b, form in _spans_in_sentence(text, s0, s1, lower_words, inner_caps):
                 span = _POSSESSIVE.sub("", text[a:b]) if form in {"name", "part"} else text[a:b]
@@ -609,12 +679,14 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 c.cover = cover
                 around = text[max(s0, a - NEAR_CHARS) : a] + " " + text[b : min(s1, b + NEAR_CHARS)]
                 c.near = len(q_terms & terms(around)) / max(1, len(q_terms))
-                c.fits = (
-                    _kind_fits(wanted, kind)
-                    and tense_fits
+                # Of the kind asked, but not what the question narrows it to.
+                c.refined = _kind_fits(wanted, kind) and not (
+                    tense_fits
                     and (not money or is_money(text, a, b))
-                    and not (wanted in (PLACE, ORG) and (key in DEMONYMS or key in people))
+                    and not (wanted == PLACE and key in DEMONYMS)
+                    and key not in people
                 )
+                c.fits = _kind_fits(wanted, kind) and not c.refined
                 c.counts = kind != NUMBER or counts_unit
                 old = found.get(key)
                 if old is None:
@@ -846,3 +918,10 @@ def to_short_answer(
         score=round(float(c.score), 4),
         method=method,
     )
+
+
+def kind_ruled_out(question: str, passages: Sequence[NodeWithScore | TextNode]) -> bool:
+    """Do the passages hold spans of the kind asked, but none of the money, tense or place the
+    question narrows it to? ("When will she decide" over "confirmed on Monday".)"""
+    cands = candidates(question, passages)
+    return any(c.refined for c in cands) and not any(c.fits for c in cands)

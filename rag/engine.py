@@ -29,6 +29,7 @@ from rag.answer_span import (
     Candidate,
     ShortAnswer,
     asks_money,
+    kind_ruled_out,
     question_kind,
     rank,
     to_short_answer,
@@ -129,7 +130,6 @@ class AnswerState:
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
     ranked: list[Candidate] = field(default_factory=list)  # short-answer spans, best first
-    ranking_failed: bool = False  # the spans could not be scored: the kind check reads text
     short: ShortAnswer | None = None
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
@@ -298,8 +298,9 @@ class Engine:
         ]
         if question_kind(st.standalone) == YESNO:
             # A yes/no question gets no short answer: the quoted passages are the answer, so
-            # they themselves must speak of whom it asks about.
-            seen = [n.get_content() for n in st.nodes] + [
+            # they (with the lines just before them, where "she" is named) must speak of whom
+            # it asks about.
+            seen = [_with_lead_in(n, st.chunks) for n in st.nodes] + [
                 str(n.metadata.get("title", "")) for n in st.nodes
             ]
         st.unmentioned = unmentioned_names(st.standalone, seen)
@@ -383,7 +384,6 @@ class Engine:
         except Exception as e:  # a scoring failure must not lose the answer
             log.warning("short answer failed: %s", e)
             st.ranked = []
-            st.ranking_failed = True
         st.timed("short_answer", t)
 
     def _ground(self, st: AnswerState) -> None:
@@ -417,10 +417,12 @@ class Engine:
         if asks_money(st.standalone):
             kind = "money"
         other = counts_other(st.standalone, [n.get_content() for n in st.nodes])
-        # The spans were checked for the kind (and tense, money, ...) the question asks; the
-        # answer's words stand in only when they could not be.
+        # A span of the kind asked, or failing that a word of it in the answer (a span the
+        # patterns miss, "two weeks ago") - unless the passages' spans of that kind are all
+        # ruled out (a past date for "when will", no amount for "how much did it cost").
         found = st.short is not None or (
-            st.ranking_failed and has_answer_type(strip_markers(st.text), kind, st.standalone)
+            not kind_ruled_out(st.standalone, st.nodes)
+            and has_answer_type(strip_markers(st.text), kind, st.standalone)
         )
         return Signals(
             best_relevance=st.best_relevance,
@@ -557,6 +559,21 @@ class Engine:
                 f"[{n}] ({head})\n{node.get_content()}" if head else f"[{n}] {node.get_content()}"
             )
         return "\n\n".join(blocks)
+
+
+# How far before a passage its subject may be named ("Ilse Varga ... She vetoed ...").
+LEAD_IN_CHARS = 300
+
+
+def _with_lead_in(passage: TextNode, chunks: Sequence[NodeWithScore]) -> str:
+    """The passage with up to LEAD_IN_CHARS of its article before it, from a retrieved chunk."""
+    doc, start = passage.metadata.get("doc_id", ""), passage.start_char_idx or 0
+    for c in chunks:
+        base = c.node.start_char_idx or 0  # type: ignore[attr-defined]
+        text = c.node.get_content()
+        if c.node.metadata.get("doc_id") == doc and base <= start <= base + len(text):
+            return text[max(0, start - base - LEAD_IN_CHARS) : start - base] + passage.get_content()
+    return passage.get_content()
 
 
 def _reason_text(st: AnswerState) -> str:

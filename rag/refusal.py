@@ -104,10 +104,11 @@ class RefusalPolicy:
 # A name with a connector inside is one name: "Bank of Lindholm" is not "bank" plus "Lindholm".
 # Not "and", which in a question usually joins two names ("Kia and Hyundai").
 _JOINED_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|&|for)\s+(?:the\s+)?[A-Z][\w’'-]*)+")
-# A work's title after what it is ("the novel War and Peace", "the film Out of Time") is one
-# name, "and" and all, found only whole.
+# A work's title after what it is ("the novel Harbour and Tide", "her film Out of Time") is one
+# name, "and" and all, found only whole. Only nouns that are seldom verbs ("play", "show" are).
 _WORK_TITLE = re.compile(
-    r"\b(?:novel|book|film|movie|song|album|play|poem|opera|painting|memoir|series|show)\s+"
+    r"(?:\b(?:the|a|an|his|her|their|its)|[’']s)\s+(?:[\w-]+\s+)?(?:novel|book|film|movie|album"
+    r"|poem|opera|painting|memoir|sitcom|documentary)\s+"
     r"([A-Z][\w’'-]*(?:\s+(?:(?:and|of|the|in|a|an|to|for|on|at)\s+)*[A-Z][\w’'-]*)*)"
 )
 # Names are matched by their first letters, so "Norwegian" finds "Norway", "Egyptian" finds

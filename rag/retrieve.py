@@ -38,6 +38,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from rag.errors import InvalidInput
 from rag.keyword import KeywordHit, KeywordIndex
 from rag.store import ArticleStore
+from rag.text import PAST_VERB
 
 # The recency prior. A chunk's score in each search (cosine similarity, BM25) is multiplied by
 # floor + (1 - floor) * 2 ** (-age / half_life) before the two rankings are fused by rank: an
@@ -217,15 +218,7 @@ _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _AUX = re.compile(r"\b(?i:(is|are|am|does|do|has|have|will|was|were|did|had))\b|'s\b|'re\b|'ve\b")
 _PRESENT_AUX = {"is", "are", "am", "does", "do", "has", "have", "will", "'s", "'re", "'ve"}
 # With no auxiliary, the main verb gives the tense: "Which product remains scarce?" asks about
-# now, "Which team won the cup?" or "Who designed the dam?" about the past.
-_PAST_VERB = re.compile(
-    r"\b(?!(?i:hundred|kindred|hatred|sacred|naked|wicked|rugged|ragged|beloved)\b)"
-    r"(?:[a-z]\w{2,}ed|(?:won|lost|began|became|came|went|saw|made|took|gave|got|held|led|left|met"
-    r"|ran|said|sold|told|found|fell|rose|wrote|spoke|chose|drew|flew|grew|knew|shook|stole"
-    r"|swept|threw|brought|bought|caught|fought|taught|thought|paid|sent|spent|built|struck"
-    r"|broke|froze|woke|wore|tore|sang|rang|sank|swam|sat|stood|understood|dealt|felt|kept"
-    r"|slept|meant|heard|fled|slid|hid))\b"
-)
+# now, "Which team won the cup?" or "Who designed the dam?" about the past (rag.text.PAST_VERB).
 
 
 def is_current_events(question: str, as_of: dt.date | None = None) -> bool:
@@ -242,7 +235,7 @@ def is_current_events(question: str, as_of: dt.date | None = None) -> bool:
     aux = _AUX.search(question)
     if aux is not None:
         return aux.group(0).lower() in _PRESENT_AUX
-    return not _PAST_VERB.search(question)
+    return not PAST_VERB.search(question)
 
 
 class HybridRetriever(BaseRetriever):

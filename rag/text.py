@@ -168,6 +168,19 @@ def has_answer_type(text: str, kind: str, question: str) -> bool:
         )
     if kind == "date":
         return any(re.fullmatch(r"(1[89]|20)\d\d", w) or w in _MONTHS for w in lower)
-    if kind == "money":
-        return bool(re.search(r"[$€£¥]\s?\d|\d\s*(?:dollars|euros|pounds)\b", text, re.I))
+    if kind == "money":  # an amount, or the percentage a price rose by
+        return bool(
+            re.search(r"[$€£¥₹]\s?\d|\d\s*(?:%|percent|dollars|euros|pounds|cents)", text, re.I)
+        )
     return any(w[:1].isupper() for w in words[1:]) or any(w[:1].isupper() for w in words[:1])
+
+
+# Past tenses: lower-case "-ed" words (not "hundred", "sacred") and the common irregular ones.
+PAST_VERB = re.compile(
+    r"\b(?!(?i:hundred|kindred|hatred|sacred|naked|wicked|rugged|ragged|beloved)\b)"
+    r"(?:[a-z]\w{2,}ed|(?:won|lost|began|became|came|went|saw|made|took|gave|got|held|led|left|met"
+    r"|ran|said|sold|told|found|fell|rose|wrote|spoke|chose|drew|flew|grew|knew|shook|stole"
+    r"|swept|threw|brought|bought|caught|fought|taught|thought|paid|sent|spent|built|struck"
+    r"|broke|froze|woke|wore|tore|sang|rang|sank|swam|sat|stood|understood|dealt|felt|kept"
+    r"|slept|meant|heard|fled|slid|hid))\b"
+)

@@ -146,8 +146,14 @@ def test_calibration_replays_refusals_made_before_the_model():
 
 
 def test_a_works_title_counts_only_whole():
-    passages = ["The war went on while the Board of Peace met."]
-    assert unmentioned_names("Who wrote the novel War and Peace?", passages) == ["War and Peace"]
-    assert unmentioned_names("Who wrote the novel War and Peace?", ["War and Peace is long."]) == []
-    # Outside a title, "and" joins two names, each found on its own.
+    passages = ["The harbour flooded at high tide, the Board of Peace report said."]
+    q = "Who wrote the novel Harbour and Tide?"
+    assert unmentioned_names(q, passages) == ["Harbour and Tide"]
+    assert unmentioned_names(q, ["Harbour and Tide is long."]) == []
+    # Outside a title, "and" joins two names, each found on its own; "play" and "show" are
+    # usually verbs.
     assert unmentioned_names("Did Norway and Peace sign?", ["Norway met. Peace came."]) == []
+    spain = ["Spain will play Portugal on Friday and Morocco on Monday."]
+    assert unmentioned_names("When will Spain play Portugal and Morocco?", spain) == []
+    photos = ["New photos show Harry at the palace with Meghan."]
+    assert unmentioned_names("Did new photos show Harry and Meghan at the palace?", photos) == []
