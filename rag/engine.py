@@ -380,7 +380,9 @@ class Engine:
         t = time.perf_counter()
         try:
             # Scored on the draft's own prompt, which the local model still holds in its cache.
-            st.ranked = rank(st.standalone, st.nodes, st.draft, self.llm, messages=st.prompt)
+            st.ranked = rank(
+                st.standalone, st.nodes, st.draft, self.llm, messages=st.prompt, embed=self.embed
+            )
         except Exception as e:  # a scoring failure must not lose the answer
             log.warning("short answer failed: %s", e)
             st.ranked = []

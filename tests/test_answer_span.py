@@ -12,12 +12,14 @@ from pydantic import PrivateAttr
 
 from rag.answer_span import (
     ShortAnswer,
+    asked_type,
     asks_future,
     asks_money,
     candidate_kind,
     candidates,
     fits_question,
     question_kind,
+    rank,
     short_answer,
 )
 from rag.llm import ContinuationScore
@@ -380,3 +382,22 @@ def test_one_of_picks_out_and_counts_nothing():
     assert "2 million" in texts and "one" not in texts
     node = TextNode(text="Only one of the 12 passengers survived.")
     assert "one" in {c.text for c in candidates("How many passengers survived?", [node])}
+
+
+def test_what_the_wh_phrase_names_is_weighed_by_meaning(embed):
+    # "which condiment": the coarse kind is "a thing", and many spans are things; the bundled
+    # embedding model knows mustard is a condiment.
+    node = TextNode(
+        text="Shoppers in Lindholm found empty shelves this week as mustard ran out in every store."
+    )
+    q = "Shops are struggling to keep which condiment on their shelves this week?"
+    assert asked_type(q) == "condiment"
+    plain = rank(q, [node], "", None, method="prior")
+    typed = rank(q, [node], "", None, method="prior", embed=embed)
+    assert plain[0].text != "mustard"
+    assert typed[0].text == "mustard" and typed[0].type_fit > 0
+    # A question whose wh-phrase names nothing is ranked as before.
+    who = "Who found empty shelves in Lindholm?"
+    assert [c.text for c in rank(who, [node], "", None, method="prior", embed=embed)] == [
+        c.text for c in rank(who, [node], "", None, method="prior")
+    ]
