@@ -155,7 +155,7 @@ _CHOICE = re.compile(r"\bor\b", re.I)
 def _yes_no(question: str) -> bool:
     return bool(
         _YES_NO.match(question)
-        and not _WH_WORD.search(question)
+        and not WH_WORD.search(question)
         and not _REQUEST.match(question)
         and not _CHOICE.search(question)
     )
@@ -324,14 +324,14 @@ def _last_question_clause(question: str) -> str:
     return question[a:b]
 
 
-_WH_WORD = re.compile(r"\b(who|whom|whose|what|which|when|where|how|why)\b", re.I)
+WH_WORD = re.compile(r"\b(who|whom|whose|what|which|when|where|how|why)\b", re.I)
 
 
 def last_question_span(question: str) -> tuple[int, int]:
     """(start, end) of the last sentence that asks (holds a wh-word); the whole question when
     none does."""
     for s, e in reversed(sentence_spans(question)):
-        if _WH_WORD.search(question, s, e):
+        if WH_WORD.search(question, s, e):
             return s, e
     return 0, len(question)
 

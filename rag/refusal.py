@@ -23,6 +23,7 @@ from enum import StrEnum
 from rag.answer_span import (
     _POSSESSIVE,
     NUMBER,
+    WH_WORD,
     count_unit,
     last_question_span,
     mentions_unit,
@@ -115,7 +116,6 @@ _WORK_TITLE = re.compile(
 # "Egypt" and a transliteration with one more letter at the end still matches.
 NAME_PREFIX = 5
 NAME_LENGTH_SLACK = 4
-_WH = re.compile(r"\b(?i:who|whom|whose|what|which|when|where|why|how)\b")
 # "Americans", "Norwegian": passages say "US" or "Norway's"; a demonym is not who is asked about.
 _DEMONYM = re.compile(r"(?:an|ans|ian|ians|ese|ish)$")
 _WH_PHRASE_WORDS = 4
@@ -156,7 +156,7 @@ def question_names(question: str) -> list[str]:
     the kind of answer, which the passages may call "Fulham"."""
     stop = _stopwords()
     a, b = last_question_span(question)
-    wh = _WH.search(question, a, b)
+    wh = WH_WORD.search(question, a, b)
     skip_until = a
     if wh:  # the wh-phrase runs to the verb: "Which Ivy League school | announced ..."
         skip_until = wh.end()
