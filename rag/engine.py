@@ -291,18 +291,16 @@ class Engine:
         self._condense(st)
         self._retrieve(st)
         self._select(st)
-        # The whole retrieved chunks and their titles, not only the selected sentences: a
-        # sentence may say "she" of someone its chunk names.
-        seen = [c.node.get_content() for c in st.chunks] + [
-            str(c.node.metadata.get("title", "")) for c in st.chunks
-        ]
         if question_kind(st.standalone) == YESNO:
             # A yes/no question gets no short answer: the quoted passages are the answer, so
             # they (with the lines just before them, where "she" is named) must speak of whom
             # it asks about.
-            seen = [_with_lead_in(n, st.chunks) for n in st.nodes] + [
-                str(n.metadata.get("title", "")) for n in st.nodes
-            ]
+            read = [(_with_lead_in(n, st.chunks), n.metadata) for n in st.nodes]
+        else:
+            # The whole retrieved chunks, not only the selected sentences: a sentence may say
+            # "she" of someone its chunk names.
+            read = [(c.node.get_content(), c.node.metadata) for c in st.chunks]
+        seen = [text for text, _ in read] + [str(meta.get("title", "")) for _, meta in read]
         st.unmentioned = unmentioned_names(st.standalone, seen)
         st.overrides = overrides_rules(st.question)
         st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned, st.overrides)
