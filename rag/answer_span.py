@@ -198,6 +198,25 @@ def asks_money(question: str) -> bool:
     return m is not None and m.group(1).lower().removesuffix("s") in _MONEY_HEADS
 
 
+# The words `text.has_answer_type` looks for in an answer, by the kind of span asked for.
+_WORDS_OF_KIND = {
+    NUMBER: "number",
+    DATE: "date",
+    PERSON: "name",
+    PLACE: "name",
+    ORG: "name",
+    TITLE: "name",
+}
+
+
+def answer_type(question: str) -> str:
+    """ "money", "number", "date", "name" or "any": what kind of words an answer to `question`
+    must hold, judged by the same reading of the question that picks short-answer spans."""
+    if asks_money(question):
+        return "money"
+    return _WORDS_OF_KIND.get(question_kind(question), "any")
+
+
 def is_money(text: str, start: int, end: int) -> bool:
     """Is text[start:end] an amount of money ("$5", "€3.5bn", "20 million US dollars", "95p")
     or a percentage, which answers "how much did the price rise"?"""
@@ -354,6 +373,30 @@ _NUMBER_WORDS = frozenset(
     dozens half""".split()
 )
 _HAS_NUMBER = re.compile(r"\d")
+
+# "Which day" wants a day ("Monday", "June 4"); "on what date" a calendar date ("June 4"). A
+# month or a year alone ("March 2021") is neither.
+_CALENDAR_DAY = rf"\b{_MONTH}\.?\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b"
+_CALENDAR_DATE = re.compile(_CALENDAR_DAY, re.I)
+_ANY_DAY = re.compile(
+    rf"{_CALENDAR_DAY}|\b{_WEEKDAY}\b|\b(?:today|tomorrow|yesterday|tonight)\b", re.I
+)
+
+
+def asks_day(question: str) -> str:
+    """ "date" when a date question names a calendar date as what it wants ("on what date"),
+    "day" when it names a day ("which day"), "" otherwise ("when", "which month")."""
+    if question_kind(question) != DATE:
+        return ""
+    phrase = _wh_phrase(_wh_clause(question))
+    return "date" if "date" in phrase else "day" if "day" in phrase else ""
+
+
+def names_day(span: str, wanted: str) -> bool:
+    """Does a date span name the day `asks_day` wants: "June 4" a date, "Monday" a day?"""
+    if not wanted:
+        return True
+    return bool((_CALENDAR_DATE if wanted == "date" else _ANY_DAY).search(span))
 
 
 def candidate_kind(text: str) -> str:
@@ -658,6 +701,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     unit = count_unit(question) if wanted == NUMBER else set()
     money = asks_money(question)
     future = asks_future(question)
+    day = asks_day(question)
     found: dict[str, Candidate] = {}
     nodes = _nodes(passages)
     # "CEO Michael Dell": a person, though "Dell" may be the company asked for.
@@ -704,6 +748,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 c.refined = _kind_fits(wanted, kind) and not (
                     tense_fits
                     and (not money or is_money(text, a, b))
+                    and (kind != DATE or names_day(span, day))
                     and not (wanted == PLACE and key in DEMONYMS)
                     and key not in people
                 )

@@ -28,7 +28,7 @@ from rag.answer_span import (
     YESNO,
     Candidate,
     ShortAnswer,
-    asks_money,
+    answer_type,
     kind_ruled_out,
     question_kind,
     rank,
@@ -54,7 +54,7 @@ from rag.refusal import (
 )
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
-from rag.text import expected_answer_type, has_answer_type, strip_markers, terms
+from rag.text import has_answer_type, strip_markers, terms
 
 log = logging.getLogger(__name__)
 
@@ -413,9 +413,7 @@ class Engine:
         st.timed("ground", t)
 
     def _signals(self, st: AnswerState) -> Signals:
-        kind = expected_answer_type(st.standalone)
-        if asks_money(st.standalone):
-            kind = "money"
+        kind = answer_type(st.standalone)
         other = counts_other(st.standalone, [n.get_content() for n in st.nodes])
         # A span of the kind asked, or failing that a word of it in the answer (a span the
         # patterns miss, "two weeks ago") - unless the passages' spans of that kind are all

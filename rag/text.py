@@ -130,29 +130,6 @@ _NUMBER_WORDS = frozenset(
     sixteen seventeen eighteen nineteen twenty thirty forty fifty hundred thousand million
     billion trillion dozen dozens half quarter single double triple first second third""".split()
 )
-_EXPECT = [
-    (
-        "number",
-        re.compile(
-            r"^\s*(how\s+(many|much|long|old|far)|what\s+(number|percentage|"
-            r"share|amount|age))\b",
-            re.I,
-        ),
-    ),
-    (
-        "date",
-        re.compile(r"^\s*(when|(in\s+)?(what|which)\s+(year|date|month|day|time|week))\b", re.I),
-    ),
-    ("name", re.compile(r"^\s*(who|whom|whose|where)\b", re.I)),
-]
-
-
-def expected_answer_type(question: str) -> str:
-    """number, date, name, or any: what kind of words an answer to `question` must hold."""
-    for kind, pattern in _EXPECT:
-        if pattern.search(question):
-            return kind
-    return "any"
 
 
 def has_answer_type(text: str, kind: str, question: str) -> bool:

@@ -12,12 +12,15 @@ from pydantic import PrivateAttr
 
 from rag.answer_span import (
     ShortAnswer,
+    answer_type,
     asked_type,
+    asks_day,
     asks_future,
     asks_money,
     candidate_kind,
     candidates,
     fits_question,
+    kind_ruled_out,
     question_kind,
     rank,
     short_answer,
@@ -340,6 +343,39 @@ def test_when_or_where_will_is_not_answered_from_a_sentence_about_the_past():
 )
 def test_present_tense_and_schedules_answer_when_will(question, text, answer):
     assert answer in _fitting(question, text)
+
+
+def test_a_question_for_a_date_wants_a_day_not_a_month():
+    text = "The war began in March 2021. The invitation was revealed on Monday, June 6."
+    assert asks_day("On what exact date was the invitation sent?") == "date"
+    assert asks_day("On which day of the week was it revealed?") == "day"
+    assert not asks_day("When did the war begin?")
+    dated = _fitting("On what date was the invitation revealed?", text)
+    assert "June 6" in dated and "Monday" not in dated and "March 2021" not in dated
+    day = _fitting("On which day was the invitation revealed?", text)
+    assert "June 6" in day and "Monday" in day and "March 2021" not in day
+    # "When" and "which month" take a month or a year.
+    assert "March 2021" in _fitting("When did the war begin?", text)
+    only_month = [NodeWithScore(node=TextNode(text="The war began in March 2021."), score=1)]
+    assert kind_ruled_out("On what date did the war begin?", only_month)
+    assert not kind_ruled_out("In which month did the war begin?", only_month)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How long did the strike last?", "number"),
+        ("What is the budget of the board?", "money"),
+        ("On what exact date was it signed?", "date"),
+        # The question's last clause asks, after a statement that sets the scene.
+        ("A storm hit Texas this week. When did it make landfall?", "date"),
+        ("Which airline announced a deal to buy Spirit?", "name"),
+        ("Why did the bridge fall?", "any"),
+        ("Has the minister accepted the invitation?", "any"),
+    ],
+)
+def test_the_refusal_check_reads_the_kind_asked_as_the_span_picker_does(question, kind):
+    assert answer_type(question) == kind
 
 
 def test_a_nationality_or_a_titled_person_is_no_place():
