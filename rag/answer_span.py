@@ -361,7 +361,11 @@ _MONTH = (
 )
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _DATE = re.compile(
-    rf"\b(?:(?:early|mid|late)[- ])?{_MONTH}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b"
+    # Day first ("12 December 2019", "the 11th of September"), as much of the press writes it.
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+\d{{4}})?\b"
+    r"|\b(?:19|20)\d\d-\d\d-\d\d\b|\b\d{1,2}/\d{1,2}/(?:19|20)?\d\d\b"
+    rf"|\b(?:(?:early|mid|late)[- ])?{_MONTH}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?"
+    r"(?:,?\s+\d{4})?\b"
     rf"|\b{_WEEKDAY}\b"
     r"|\b(?i:next|last|this|later\s+this|early\s+next)\s+(?i:week|month|year|fall|spring|"
     r"summer|winter|weekend)\b"
@@ -376,7 +380,10 @@ _HAS_NUMBER = re.compile(r"\d")
 
 # "Which day" wants a day ("Monday", "June 4"); "on what date" a calendar date ("June 4"). A
 # month or a year alone ("March 2021") is neither.
-_CALENDAR_DAY = rf"\b{_MONTH}\.?\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b"
+_CALENDAR_DAY = (
+    rf"\b{_MONTH}\.?\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b"
+    r"|\d\d-\d\d-\d\d|\d/\d"
+)
 _CALENDAR_DATE = re.compile(_CALENDAR_DAY, re.I)
 _ANY_DAY = re.compile(
     rf"{_CALENDAR_DAY}|\b{_WEEKDAY}\b|\b(?:today|tomorrow|yesterday|tonight)\b", re.I

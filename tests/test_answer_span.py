@@ -356,6 +356,10 @@ def test_a_question_for_a_date_wants_a_day_not_a_month():
     assert "June 6" in day and "Monday" in day and "March 2021" not in day
     # "When" and "which month" take a month or a year.
     assert "March 2021" in _fitting("When did the war begin?", text)
+    # Day first, with an ordinal, or in figures.
+    for written in ("12 December 2019", "11th of September", "2019-12-12", "12/12/2019"):
+        said = f"Voters went to the polls on {written}, officials said."
+        assert written in _fitting("On what date did voters go to the polls?", said)
     only_month = [NodeWithScore(node=TextNode(text="The war began in March 2021."), score=1)]
     assert kind_ruled_out("On what date did the war begin?", only_month)
     assert not kind_ruled_out("In which month did the war begin?", only_month)
