@@ -19,6 +19,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 from pydantic import ConfigDict
 
+from rag.answer_span import last_question_span
 from rag.embeddings import VectorCache, token_ids
 from rag.injection import planted_spans, planted_title
 from rag.text import sentence_spans, terms
@@ -144,6 +145,19 @@ def _planted_by_doc(
     return out
 
 
+# An asking sentence with fewer content words than this ("What is her name?") says too little
+# to mark a sentence; the whole question's words count then.
+MIN_ASKING_TERMS = 2
+
+
+def asking_terms(question: str) -> set[str]:
+    """The content words of the sentence that asks, or of the whole question when that sentence
+    says too little on its own."""
+    a, b = last_question_span(question)
+    asking = terms(question[a:b])
+    return asking if len(asking) >= MIN_ASKING_TERMS else terms(question)
+
+
 def relevance_scores(
     texts: list[str],
     query: str,
@@ -152,7 +166,11 @@ def relevance_scores(
     focus: str | None = None,
     cache: VectorCache | None = None,
 ) -> list[float]:
-    """Relevance = cosine similarity to the question, plus the share of its words present.
+    """Relevance = cosine similarity to the question, plus the share of the words of its
+    asking sentence present (`asking_terms`). News questions often set the scene first ("A quake
+    hit Herat this week. What was its magnitude?"): the scene's words are in every sentence of
+    the story, the asking sentence's words mark the one that answers. The embedding still reads
+    the whole question.
 
     With `focus` (the follow-up itself, when `query` joins it to the previous question), a text
     scores the better of the two, so the follow-up's own point is not drowned.
@@ -164,7 +182,7 @@ def relevance_scores(
     best = np.full(len(texts), -1.0)
     for q_text, q_vec in queries:
         q = np.array(q_vec if q_vec is not None else embed.get_query_embedding(q_text))
-        q_terms = terms(q_text)
+        q_terms = asking_terms(q_text)
         for i, (text, c) in enumerate(zip(texts, vecs @ q, strict=True)):
             lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
             best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * _form_weight(text))
