@@ -390,8 +390,15 @@ class Engine:
         t = time.perf_counter()
         grounder = Grounder(
             self.settings.min_support,
+            # As the selector judged them: a follow-up searched with the last question counts
+            # with its own words, which that question's asking sentence does not hold.
             relevance=lambda sents: relevance_scores(
-                sents, st.standalone, st.query_vec, self.embed, cache=self.sentence_vectors
+                sents,
+                st.standalone,
+                st.query_vec,
+                self.embed,
+                focus=st.focus,
+                cache=self.sentence_vectors,
             ),
         )
         text, citations, replaced = grounder.ground(st.draft, st.nodes)
