@@ -122,14 +122,16 @@ def _wh_clause(question: str) -> str:
 
 
 def _wh_phrase(clause: str) -> list[str]:
-    """The words after "which"/"what", up to four, ending before an auxiliary, a preposition
-    or a past tense: "country" in "What country elected", "virus outbreak" in "which virus
-    outbreak did ...", "team" in "Which team won"."""
+    """The words after "which"/"what", up to four, ending before an auxiliary, a preposition,
+    a past tense or a comma: "country" in "What country elected", "virus outbreak" in "which
+    virus outbreak did ...", "team" in "Which team won", "condiment" in "which condiment,
+    sparking outrage"."""
     m = re.match(r"(which|what)\s+(of\s+the\s+following\s+)?", clause, re.I)
     phrase: list[str] = []
     if not m:
         return phrase
-    for w in re.findall(r"[\w’'-]+", clause[m.end() :])[:4]:
+    head = re.split(r"[,;:!?()]", clause[m.end() :], maxsplit=1)[0]
+    for w in re.findall(r"[\w’'-]+", head)[:4]:
         low = w.lower()
         if low in _PHRASE_ENDS or (phrase and (low.endswith("ed") or PAST_VERB.fullmatch(low))):
             break

@@ -441,3 +441,10 @@ def test_what_the_wh_phrase_names_is_weighed_by_meaning(embed):
     assert [c.text for c in rank(who, [node], "", None, method="prior", embed=embed)] == [
         c.text for c in rank(who, [node], "", None, method="prior")
     ]
+
+
+def test_the_wh_phrase_ends_at_a_comma():
+    # "which condiment, sparking outrage": the clause after the comma is not what is asked for.
+    q = "Shops in Lindholm are struggling to stock which condiment, sparking outrage in town."
+    assert asked_type(q) == "condiment"
+    assert asked_type("Which U.S. state banned the sale?") == "u s state"
