@@ -130,7 +130,8 @@ def _wh_phrase(clause: str) -> list[str]:
     phrase: list[str] = []
     if not m:
         return phrase
-    head = re.split(r"[,;:!?()]", clause[m.end() :], maxsplit=1)[0]
+    aside = re.sub(r"\([^)]*\)", " ", clause[m.end() :])  # "Which (European) country"
+    head = re.split(r"[,;:!?]", aside, maxsplit=1)[0]
     for w in re.findall(r"[\w’'-]+", head)[:4]:
         low = w.lower()
         if low in _PHRASE_ENDS or (phrase and (low.endswith("ed") or PAST_VERB.fullmatch(low))):

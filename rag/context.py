@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -19,7 +20,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 from pydantic import ConfigDict
 
-from rag.answer_span import last_question_span
+from rag.answer_span import WH_WORD, last_question_span
 from rag.embeddings import VectorCache, token_ids
 from rag.injection import planted_spans, planted_title
 from rag.text import sentence_spans, terms
@@ -34,7 +35,9 @@ class Sentence:
     end: int
     text: str
     score: float = 0.0
-    undemoted: float = 0.0  # the score before a follow-up ranked already-given sentences lower
+    # Relevance to all the question's words, before a follow-up ranked already-given sentences
+    # lower: what the refusal policy reads (`relevance_scores`, words="whole").
+    confidence: float = 0.0
     meta: dict = field(default_factory=dict, repr=False)
     scored_as: str = ""  # the text relevance is judged on (a bullet with its list's intro)
     chunk: str = field(default="", repr=False)  # the chunk it was read from ...
@@ -152,8 +155,14 @@ MIN_ASKING_TERMS = 2
 
 def asking_terms(question: str) -> set[str]:
     """The content words of the sentence that asks, or of the whole question when that sentence
-    says too little on its own."""
-    a, b = last_question_span(question)
+    says too little on its own. The sentence that asks is the last one ending in "?" with a
+    wh-word ("Who won? Please explain why." asks the first), else the last with a wh-word."""
+    spans = [
+        (a, b)
+        for a, b in sentence_spans(question)
+        if question[a:b].rstrip(" \"'”’)]").endswith("?") and WH_WORD.search(question, a, b)
+    ]
+    a, b = spans[-1] if spans else last_question_span(question)
     asking = terms(question[a:b])
     return asking if len(asking) >= MIN_ASKING_TERMS else terms(question)
 
@@ -165,6 +174,7 @@ def relevance_scores(
     embed: BaseEmbedding,
     focus: str | None = None,
     cache: VectorCache | None = None,
+    words: Literal["asking", "whole"] = "asking",
 ) -> list[float]:
     """Relevance = cosine similarity to the question, plus the share of the words of its
     asking sentence present (`asking_terms`). News questions often set the scene first ("A quake
@@ -172,8 +182,13 @@ def relevance_scores(
     the story, the asking sentence's words mark the one that answers. The embedding still reads
     the whole question.
 
+    That ranks sentences; whether any passage is about the question at all is judged with all
+    its words (`words="whole"`): two words of a short asking sentence ("What are officials
+    studying?") would otherwise lift an unrelated sentence over the refusal threshold.
+
     With `focus` (the follow-up itself, when `query` joins it to the previous question), a text
-    scores the better of the two, so the follow-up's own point is not drowned.
+    scores the better of the two, so the follow-up's own point is not drowned. The joined query
+    counts all its words: its asking sentence is the previous question's.
     """
     if not texts:
         return []
@@ -182,7 +197,8 @@ def relevance_scores(
     best = np.full(len(texts), -1.0)
     for q_text, q_vec in queries:
         q = np.array(q_vec if q_vec is not None else embed.get_query_embedding(q_text))
-        q_terms = asking_terms(q_text)
+        joined = len(queries) > 1 and q_text == query
+        q_terms = asking_terms(q_text) if words == "asking" and not joined else terms(q_text)
         for i, (text, c) in enumerate(zip(texts, vecs @ q, strict=True)):
             lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
             best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * _form_weight(text))
@@ -206,9 +222,11 @@ def score_sentences(
     cache: VectorCache | None = None,
 ) -> None:
     texts = [s.scored_as or s.text for s in sentences]
+    cache = cache or VectorCache(embed)  # both scores read the same vectors: embed them once
     scores = relevance_scores(texts, query, query_vec, embed, focus, cache)
-    for s, score in zip(sentences, scores, strict=True):
-        s.score = score
+    whole = relevance_scores(texts, query, query_vec, embed, focus, cache, words="whole")
+    for s, score, confidence in zip(sentences, scores, whole, strict=True):
+        s.score, s.confidence = score, confidence
 
 
 class SentenceSelector(BaseNodePostprocessor):
@@ -245,7 +263,6 @@ class SentenceSelector(BaseNodePostprocessor):
             self.cache,
         )
         for s in sentences:
-            s.undemoted = s.score
             if " ".join(s.text.split()) in self.already_given:
                 s.score *= 0.7
         by_doc: dict[str, list[Sentence]] = {}
@@ -300,7 +317,7 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
         text = first.chunk[first.start - first.chunk_start : last.end - first.chunk_start]
         meta.update(
             relevance=max(s.score for s in g),
-            undemoted=max(s.undemoted for s in g),
+            confidence=max(s.confidence for s in g),
             sentences=[[s.start, s.end, round(s.score, 4), s.text] for s in g],
             vector_score=float(first.meta.get("vector_score") or 0.0),
         )

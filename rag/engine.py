@@ -348,9 +348,10 @@ class Engine:
         )
         bundle = QueryBundle(st.standalone, embedding=st.query_vec)
         st.passages = selector.postprocess_nodes(st.chunks, query_bundle=bundle)
-        # Confidence is judged before follow-up demotion: a passage already given still counts.
+        # Judged on all the question's words, before follow-up demotion: a passage already
+        # given still counts (rag/context.py, Sentence.confidence).
         st.best_relevance = max(
-            (float(p.node.metadata.get("undemoted", p.score or 0.0)) for p in st.passages),
+            (float(p.node.metadata.get("confidence", p.score or 0.0)) for p in st.passages),
             default=0.0,
         )
         st.timed("select", t)

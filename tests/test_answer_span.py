@@ -448,3 +448,8 @@ def test_the_wh_phrase_ends_at_a_comma():
     q = "Shops in Lindholm are struggling to stock which condiment, sparking outrage in town."
     assert asked_type(q) == "condiment"
     assert asked_type("Which U.S. state banned the sale?") == "u s state"
+
+
+def test_a_wh_phrase_reads_past_a_parenthesis():
+    assert asked_type("Which (European) country hosted the summit?") == "country"
+    assert question_kind("Which (European) country hosted the summit?") == "place"

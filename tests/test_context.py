@@ -32,3 +32,33 @@ def test_the_sentence_that_answers_outranks_the_ones_that_repeat_the_scene(embed
     answer = "The quake had a magnitude of 5.9, according to the geological survey."
     scores = relevance_scores([scene_again, answer], SCENE, None, embed)
     assert scores[1] > scores[0]
+
+
+def test_a_request_after_the_question_is_not_the_sentence_that_asks():
+    question = "Who won the Lindholm mayoral election? Please explain why."
+    assert asking_terms(question) == terms("Who won the Lindholm mayoral election?")
+    quoted = 'Who directed the film? It is called "What We Do in the Shadows".'
+    assert asking_terms(quoted) == terms("Who directed the film?")
+
+
+@pytest.mark.e2e
+def test_whether_any_passage_is_relevant_is_judged_on_all_the_question_words(embed):
+    # Both words of the short asking sentence are in an unrelated sentence: enough to rank it
+    # among the story's sentences, not to let an off-topic question past the refusal gate.
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from rag.context import SentenceSelector
+
+    question = (
+        "A ferry strike entered its third week on Tuesday, stranding thousands of commuters. "
+        "What are officials studying?"
+    )
+    unrelated = "According to Kremlin officials, Russia is currently studying the proposal."
+    asking = relevance_scores([unrelated], question, None, embed)[0]
+    whole = relevance_scores([unrelated], question, None, embed, words="whole")[0]
+    assert whole < 0.35 < asking
+    node = TextNode(text=unrelated, start_char_idx=0, metadata={"doc_id": "kremlin"})
+    kept = SentenceSelector(embed=embed).postprocess_nodes(
+        [NodeWithScore(node=node, score=1.0)], query_bundle=QueryBundle(question)
+    )
+    assert kept[0].node.metadata["confidence"] == pytest.approx(whole)
