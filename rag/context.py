@@ -190,19 +190,38 @@ def relevance_scores(
     scores the better of the two, so the follow-up's own point is not drowned. The joined query
     counts all its words: its asking sentence is the previous question's.
     """
+    by_asking, by_whole = _relevance(texts, query, query_vec, embed, focus, cache)
+    return by_asking if words == "asking" else by_whole
+
+
+def _relevance(
+    texts: list[str],
+    query: str,
+    query_vec: list[float] | None,
+    embed: BaseEmbedding,
+    focus: str | None,
+    cache: VectorCache | None,
+) -> tuple[list[float], list[float]]:
+    """Both readings of `relevance_scores` (asking words, all words) from one embedding pass."""
     if not texts:
-        return []
+        return [], []
     vecs = np.array(cache.get_many(texts) if cache else embed.get_text_embedding_batch(texts))
+    text_terms = [terms(t) for t in texts]
+    weights = [_form_weight(t) for t in texts]
     queries = [(query, query_vec)] + ([(focus, None)] if focus and focus != query else [])
-    best = np.full(len(texts), -1.0)
+    by_asking = np.full(len(texts), -1.0)
+    by_whole = np.full(len(texts), -1.0)
     for q_text, q_vec in queries:
         q = np.array(q_vec if q_vec is not None else embed.get_query_embedding(q_text))
+        cosines = vecs @ q
+        whole_terms = terms(q_text)
         joined = len(queries) > 1 and q_text == query
-        q_terms = asking_terms(q_text) if words == "asking" and not joined else terms(q_text)
-        for i, (text, c) in enumerate(zip(texts, vecs @ q, strict=True)):
-            lex = len(q_terms & terms(text)) / len(q_terms) if q_terms else 0.0
-            best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * _form_weight(text))
-    return best.tolist()
+        ask_terms = whole_terms if joined else asking_terms(q_text)
+        for best, q_terms in ((by_asking, ask_terms), (by_whole, whole_terms)):
+            for i, (t, c, w) in enumerate(zip(text_terms, cosines, weights, strict=True)):
+                lex = len(q_terms & t) / len(q_terms) if q_terms else 0.0
+                best[i] = max(best[i], float(0.6 * c + 0.4 * lex) * w)
+    return by_asking.tolist(), by_whole.tolist()
 
 
 def _form_weight(text: str) -> float:
@@ -222,9 +241,7 @@ def score_sentences(
     cache: VectorCache | None = None,
 ) -> None:
     texts = [s.scored_as or s.text for s in sentences]
-    cache = cache or VectorCache(embed)  # both scores read the same vectors: embed them once
-    scores = relevance_scores(texts, query, query_vec, embed, focus, cache)
-    whole = relevance_scores(texts, query, query_vec, embed, focus, cache, words="whole")
+    scores, whole = _relevance(texts, query, query_vec, embed, focus, cache)
     for s, score, confidence in zip(sentences, scores, whole, strict=True):
         s.score, s.confidence = score, confidence
 
