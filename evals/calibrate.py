@@ -37,7 +37,11 @@ def refused(policy: RefusalPolicy, row: dict) -> bool:
     sig = dict(row.get("signals") or {})
     unmentioned = sig.pop("unmentioned", [])
     overrides = sig.pop("overrides", False)
-    if policy.before_generation(sig["best_relevance"], unmentioned, overrides) is not None:
+    unnumbered = sig.pop("unnumbered", [])
+    if (
+        policy.before_generation(sig["best_relevance"], unmentioned, overrides, unnumbered)
+        is not None
+    ):
         return True
     if "model_declined" not in sig:
         raise SystemExit(

@@ -51,6 +51,7 @@ from rag.refusal import (
     counts_other,
     overrides_rules,
     unmentioned_names,
+    unmentioned_ordinals,
 )
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
@@ -126,6 +127,7 @@ class AnswerState:
     passages: list[NodeWithScore] = field(default_factory=list)
     best_relevance: float = 0.0
     unmentioned: list[str] = field(default_factory=list)  # question names no passage has
+    unnumbered: list[str] = field(default_factory=list)  # "its first meeting" no passage has
     overrides: bool = False  # the question orders the assistant to drop its rules
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""
@@ -302,8 +304,11 @@ class Engine:
             read = [(c.node.get_content(), c.node.metadata) for c in st.chunks]
         seen = [text for text, _ in read] + [str(meta.get("title", "")) for _, meta in read]
         st.unmentioned = unmentioned_names(st.standalone, seen)
+        st.unnumbered = unmentioned_ordinals(st.standalone, seen)
         st.overrides = overrides_rules(st.question)
-        st.refusal = self.policy.before_generation(st.best_relevance, st.unmentioned, st.overrides)
+        st.refusal = self.policy.before_generation(
+            st.best_relevance, st.unmentioned, st.overrides, st.unnumbered
+        )
         if st.refusal is None:
             yield from self._generate(st)
             self._extract_short_answer(st)
@@ -451,6 +456,7 @@ class Engine:
         # What the policy read before generation, so `evals.calibrate` can replay it.
         signals["unmentioned"] = st.unmentioned
         signals["overrides"] = st.overrides
+        signals["unnumbered"] = st.unnumbered
         if st.refusal is not None:
             log.info("refused (%s): best relevance %.3f", st.refusal, st.best_relevance)
             closest = [citation_for(i, n) for i, n in enumerate(st.nodes[:3], start=1)]
@@ -585,6 +591,8 @@ def _with_lead_in(passage: TextNode, chunks: Sequence[NodeWithScore]) -> str:
 def _reason_text(st: AnswerState) -> str:
     if st.refusal == RefusalReason.NAME_NOT_FOUND:
         return f"no passage mentions {', '.join(st.unmentioned)}"
+    if st.refusal == RefusalReason.ORDINAL_NOT_FOUND:
+        return f"no passage mentions {', '.join(st.unnumbered)}"
     return str(st.refusal)
 
 

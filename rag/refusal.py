@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from rag.answer_span import (
+    _HEAD_KIND,
     _POSSESSIVE,
     NUMBER,
+    ORG,
+    PERSON,
+    PLACE,
     WH_WORD,
     count_unit,
     last_question_span,
@@ -31,13 +35,14 @@ from rag.answer_span import (
 )
 from rag.config import Settings
 from rag.metrics import normalize
-from rag.text import _WORD, _stopwords
+from rag.text import _WORD, _stem, _stopwords
 
 
 class RefusalReason(StrEnum):
     NO_RELEVANT_PASSAGE = "no passage is relevant"
     OVERRIDE = "the question asks to set the articles or the rules aside"
     NAME_NOT_FOUND = "no passage mentions a name the question asks about"
+    ORDINAL_NOT_FOUND = "no passage mentions the numbered item the question asks about"
     MODEL_FOUND_NO_ANSWER = "the model found no answer"
     WRONG_KIND = "the answer lacks the kind asked for"
     UNSUPPORTED = "no passage supports the model's answer"
@@ -73,7 +78,11 @@ class RefusalPolicy:
         return cls(settings.min_relevance, settings.confident_relevance)
 
     def before_generation(
-        self, best_relevance: float, unmentioned: Sequence[str] = (), overrides: bool = False
+        self,
+        best_relevance: float,
+        unmentioned: Sequence[str] = (),
+        overrides: bool = False,
+        unnumbered: Sequence[str] = (),
     ) -> RefusalReason | None:
         # "Ignore the articles and answer from memory": answering at all would obey it.
         if overrides:
@@ -83,6 +92,10 @@ class RefusalPolicy:
         # Passages about a council but not about the person asked after cannot answer for them.
         if unmentioned:
             return RefusalReason.NAME_NOT_FOUND
+        # "Where is its first meeting?" over passages that never speak of a first meeting: any
+        # meeting or place they name is not the one asked after.
+        if unnumbered:
+            return RefusalReason.ORDINAL_NOT_FOUND
         return None
 
     def after_generation(self, s: Signals) -> RefusalReason | None:
@@ -264,3 +277,71 @@ def counts_other(question: str, passages: Sequence[str]) -> bool:
     if not unit or question_kind(question) != NUMBER:
         return False
     return not mentions_unit(unit, " ".join(passages))
+
+
+_ORDINALS = {
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+    "fourth": "4th",
+    "fifth": "5th",
+    "sixth": "6th",
+    "seventh": "7th",
+    "eighth": "8th",
+    "ninth": "9th",
+    "tenth": "10th",
+}
+_ORDINAL_THING = re.compile(
+    rf"\b({'|'.join(_ORDINALS)}|{'|'.join(_ORDINALS.values())})\s+([a-z][\w-]*)\b(?!\s+(?:to|ever)\b)",
+    re.I,
+)
+# "Which team became the first champion?" asks who did it first, as "the first woman" does.
+_BECAME = re.compile(r"\bbec[oa]m(?:e|es|ing)\s+(?:the\s+)?$", re.I)
+# Ways a passage says "first" of a thing without the word.
+_FIRST = frozenset({"inaugural", "maiden", "debut"})
+# "For the first time" says that something happened, not which of a series is meant; "the
+# first woman", "the first country" are who or what did it first, which passages word freely.
+_NOT_COUNTED = frozenset(
+    {"time", "times", "place", "half", "quarter", "woman", "women", "man", "men"}
+) | {w for w, kind in _HEAD_KIND.items() if kind in (PERSON, PLACE, ORG)}
+# How many words may stand between the ordinal and its noun in a passage ("the first
+# public meeting", "the meeting, its first").
+ORDINAL_WINDOW = 3
+
+
+def unmentioned_ordinals(question: str, passages: Sequence[str]) -> list[str]:
+    """The numbered things the asking sentence asks after ("its first meeting", "the second
+    point") that no passage speaks of: no passage has the ordinal within ORDINAL_WINDOW words
+    of the noun. Such passages cannot tell which one is meant. Not counted: an ordinal in a
+    name ("First Amendment", "Fourth of July"), a feat ("the first woman to fly", "for the first
+    time"), or a title the passages use ("first lady")."""
+    a, b = last_question_span(question)
+    stop = _stopwords()
+    wanted = [
+        (m.group(1).lower(), m.group(2).lower(), m.group())
+        for m in _ORDINAL_THING.finditer(question, a, b)
+        if m.group(2).islower()
+        and m.group(2) not in stop
+        and m.group(2) not in _NOT_COUNTED
+        and not _BECAME.search(question, a, m.start())
+    ]
+    if not wanted:
+        return []
+    stem = _stem()
+    docs = [[_bare(w) for w in _WORD.findall(p)] for p in passages]
+    missing = []
+    for ordinal, noun, phrase in wanted:
+        number = next((k for k, v in _ORDINALS.items() if ordinal in (k, v)), ordinal)
+        forms = {number, _ORDINALS.get(number, number)} | (_FIRST if number == "first" else set())
+        thing = stem(noun)
+        found = any(
+            w in forms
+            and any(
+                stem(x) == thing for x in words[max(0, i - ORDINAL_WINDOW) : i + ORDINAL_WINDOW + 1]
+            )
+            for words in docs
+            for i, w in enumerate(words)
+        )
+        if not found:
+            missing.append(phrase)
+    return missing

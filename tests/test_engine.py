@@ -188,6 +188,17 @@ def test_a_question_about_a_name_no_passage_mentions_is_refused_before_the_model
     assert llm.calls == [] and a.citations  # the closest passages are still shown
 
 
+def test_a_numbered_thing_the_articles_never_mention_is_refused_before_the_model(news, settings):
+    eng, llm = engine_with(settings, "Portmere [1].")
+    a = eng.ask("Where did the Portmere harbour reopen after its second repair?")
+    assert a.refused and a.refusal_reason == "no passage mentions second repair"
+    assert a.to_dict()["signals"]["unnumbered"] == ["second repair"]
+    assert llm.calls == [] and a.citations
+    # Without the ordinal the same question reaches the model.
+    a = eng.ask("When did the Portmere harbour reopen after the repairs?")
+    assert not a.refused and a.to_dict()["signals"]["unnumbered"] == []
+
+
 def test_how_many_of_something_the_articles_never_mention_is_refused(news, settings):
     eng, _ = engine_with(settings, "The storm damaged 4 million [1].")
     a = eng.ask("How many bridges did the storm damage in Portmere?")

@@ -11,6 +11,7 @@ from rag.refusal import (
     overrides_rules,
     question_names,
     unmentioned_names,
+    unmentioned_ordinals,
 )
 
 PASSAGES = [
@@ -88,6 +89,44 @@ def test_how_many_of_something_no_passage_mentions_is_flagged():
     assert not counts_other("What will the council build?", PASSAGES)
 
 
+def test_a_numbered_thing_no_passage_speaks_of_is_flagged():
+    # The passages name a meeting and a plan, but never a first meeting or a second point.
+    passages = [
+        "The board met in Cairo on Monday to discuss the 20-point plan.",
+        "Its members will hold a meeting every month.",
+    ]
+    assert unmentioned_ordinals("Where will the board hold its first meeting?", passages) == [
+        "first meeting"
+    ]
+    assert unmentioned_ordinals("What is the 2nd point of the plan?", passages) == ["2nd point"]
+    policy = RefusalPolicy()
+    assert policy.before_generation(0.9, (), False, ["first meeting"]) == (
+        RefusalReason.ORDINAL_NOT_FOUND
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "passage"),
+    [
+        # The ordinal near the noun, in another form or order.
+        ("Where will the board hold its first meeting?", "Its first public meeting is in Oslo."),
+        ("Where will the board hold its first meeting?", "The inaugural meeting is in Oslo."),
+        ("What is the second point of the plan?", "The plan's 2nd point is a ceasefire."),
+        ("When is the third launch?", "The launches resume, the third in May."),
+        ("How many watched the first episodes?", "The first two episodes drew 10 million."),
+        # Feats, names and scene-setting are not numbered things.
+        ("Who became the first woman to lead the bank?", "Ada Lund now leads the bank."),
+        ("Which country won for the first time?", "Norway won the cup."),
+        ("Which team became the first champion?", "Norway won the cup."),
+        ("What happened on the Fourth of July?", "Fireworks were cancelled."),
+        ("Who challenged the First Amendment ruling?", "The ruling was challenged."),
+        ("NASA made its first launch abroad. Where was it?", "It launched from Australia."),
+    ],
+)
+def test_numbered_things_the_passages_speak_of_are_not_flagged(question, passage):
+    assert unmentioned_ordinals(question, [passage]) == []
+
+
 def test_policy_reasons():
     policy = RefusalPolicy(min_relevance=0.35, confident_relevance=0.35)
     assert policy.before_generation(0.2) == RefusalReason.NO_RELEVANT_PASSAGE
@@ -143,6 +182,7 @@ def test_calibration_replays_refusals_made_before_the_model():
     # Rows refused before generation carry no post-generation signals.
     assert refused(policy, {"signals": {"best_relevance": 0.8, "overrides": True}})
     assert refused(policy, {"signals": {"best_relevance": 0.8, "unmentioned": ["Henrik Dahl"]}})
+    assert refused(policy, {"signals": {"best_relevance": 0.8, "unnumbered": ["first meeting"]}})
 
 
 def test_a_works_title_counts_only_whole():
