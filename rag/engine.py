@@ -303,8 +303,11 @@ class Engine:
             # "she" of someone its chunk names.
             read = [(c.node.get_content(), c.node.metadata) for c in st.chunks]
         seen = [text for text, _ in read] + [str(meta.get("title", "")) for _, meta in read]
-        st.unmentioned = unmentioned_names(st.standalone, seen)
-        st.unnumbered = unmentioned_ordinals(st.standalone, seen)
+        # A follow-up searched joined to the last question asks what the follow-up asks: the
+        # joined text's asking sentence would be the last question's.
+        asked = st.focus or st.standalone
+        st.unmentioned = unmentioned_names(asked, seen)
+        st.unnumbered = unmentioned_ordinals(asked, seen)
         st.overrides = overrides_rules(st.question)
         st.refusal = self.policy.before_generation(
             st.best_relevance, st.unmentioned, st.overrides, st.unnumbered

@@ -28,6 +28,7 @@ from rag.answer_span import (
     PERSON,
     PLACE,
     WH_WORD,
+    YESNO,
     count_unit,
     last_question_span,
     mentions_unit,
@@ -279,30 +280,39 @@ def counts_other(question: str, passages: Sequence[str]) -> bool:
     return not mentions_unit(unit, " ".join(passages))
 
 
+# Ordinal -> (its digits, the cardinal words a label uses: "Phase 2", "Game seven").
 _ORDINALS = {
-    "first": "1st",
-    "second": "2nd",
-    "third": "3rd",
-    "fourth": "4th",
-    "fifth": "5th",
-    "sixth": "6th",
-    "seventh": "7th",
-    "eighth": "8th",
-    "ninth": "9th",
-    "tenth": "10th",
+    "first": ("1st", "1", "one"),
+    "second": ("2nd", "2", "two"),
+    "third": ("3rd", "3", "three"),
+    "fourth": ("4th", "4", "four"),
+    "fifth": ("5th", "5", "five"),
+    "sixth": ("6th", "6", "six"),
+    "seventh": ("7th", "7", "seven"),
+    "eighth": ("8th", "8", "eight"),
+    "ninth": ("9th", "9", "nine"),
+    "tenth": ("10th", "10", "ten"),
 }
+_ORDINAL_FORM = {form: word for word, forms in _ORDINALS.items() for form in (word, forms[0])}
+# Only an ordinal that numbers a thing: after a determiner or a possessive ("its first
+# meeting", "the plan's second point"), not an adverb ("when was it first detected") and not
+# the end of a longer word ("twenty-first century").
 _ORDINAL_THING = re.compile(
-    rf"\b({'|'.join(_ORDINALS)}|{'|'.join(_ORDINALS.values())})\s+([a-z][\w-]*)\b(?!\s+(?:to|ever)\b)",
+    rf"(?:\b(?:the|a|an|its|his|her|their|our|your|this|that|whose)\s+|['’]s\s+)"
+    rf"({'|'.join(_ORDINAL_FORM)})\s+([a-z][\w-]*)\b(?!\s+(?:to|ever)\b)",
     re.I,
 )
 # "Which team became the first champion?" asks who did it first, as "the first woman" does.
 _BECAME = re.compile(r"\bbec[oa]m(?:e|es|ing)\s+(?:the\s+)?$", re.I)
 # Ways a passage says "first" of a thing without the word.
-_FIRST = frozenset({"inaugural", "maiden", "debut"})
+_FIRST = frozenset({"inaugural", "maiden", "debut", "opening"})
 # "For the first time" says that something happened, not which of a series is meant; "the
 # first woman", "the first country" are who or what did it first, which passages word freely.
+# "Its third straight title", "the second largest city", "the first two games": the word after
+# the ordinal qualifies the thing, it is not the thing.
 _NOT_COUNTED = frozenset(
-    {"time", "times", "place", "half", "quarter", "woman", "women", "man", "men"}
+    """time times place half quarter woman women man men female male black ever overall
+        straight consecutive successive two three four five six seven eight nine ten""".split()
 ) | {w for w, kind in _HEAD_KIND.items() if kind in (PERSON, PLACE, ORG)}
 # How many words may stand between the ordinal and its noun in a passage ("the first
 # public meeting", "the meeting, its first").
@@ -312,33 +322,47 @@ ORDINAL_WINDOW = 3
 def unmentioned_ordinals(question: str, passages: Sequence[str]) -> list[str]:
     """The numbered things the asking sentence asks after ("its first meeting", "the second
     point") that no passage speaks of: no passage has the ordinal within ORDINAL_WINDOW words
-    of the noun. Such passages cannot tell which one is meant. Not counted: an ordinal in a
-    name ("First Amendment", "Fourth of July"), a feat ("the first woman to fly", "for the first
-    time"), or a title the passages use ("first lady")."""
+    of the noun, nor the noun labelled by the number ("Phase 2"). Such passages cannot tell
+    which one is meant. Not counted: an ordinal in a name ("First Amendment", "Fourth of
+    July"), a feat ("the first woman to fly", "for the first time"), a qualifier ("the second
+    largest city") or a title the passages use ("first lady"); nor a yes/no question, which
+    its quoted passages answer in their own words ("Did she win a second term?" over
+    "re-elected")."""
+    if question_kind(question) == YESNO:
+        return []
     a, b = last_question_span(question)
     stop = _stopwords()
-    wanted = [
-        (m.group(1).lower(), m.group(2).lower(), m.group())
-        for m in _ORDINAL_THING.finditer(question, a, b)
-        if m.group(2).islower()
-        and m.group(2) not in stop
-        and m.group(2) not in _NOT_COUNTED
-        and not _BECAME.search(question, a, m.start())
-    ]
+    wanted: dict[tuple[str, str], str] = {}
+    for m in _ORDINAL_THING.finditer(question, a, b):
+        noun = m.group(2)
+        if (
+            noun.islower()
+            and noun not in stop
+            and noun not in _NOT_COUNTED
+            and not noun.endswith("est")
+            and not _BECAME.search(question, a, m.start())
+        ):
+            key = (_ORDINAL_FORM[m.group(1).lower()], noun)
+            wanted.setdefault(key, f"{m.group(1)} {noun}")
     if not wanted:
         return []
     stem = _stem()
-    docs = [[_bare(w) for w in _WORD.findall(p)] for p in passages]
+    # "first-round", "second-largest": the parts of a hyphenated word are words too.
+    docs = [[t for w in _WORD.findall(p) for t in _bare(w).split("-") if t] for p in passages]
     missing = []
-    for ordinal, noun, phrase in wanted:
-        number = next((k for k, v in _ORDINALS.items() if ordinal in (k, v)), ordinal)
-        forms = {number, _ORDINALS.get(number, number)} | (_FIRST if number == "first" else set())
+    for (number, noun), phrase in wanted.items():
+        digits, *cardinals = _ORDINALS[number]
+        forms = {number, digits} | (_FIRST if number == "first" else set())
         thing = stem(noun)
         found = any(
-            w in forms
-            and any(
-                stem(x) == thing for x in words[max(0, i - ORDINAL_WINDOW) : i + ORDINAL_WINDOW + 1]
+            (
+                w in forms
+                and any(
+                    stem(x) == thing
+                    for x in words[max(0, i - ORDINAL_WINDOW) : i + ORDINAL_WINDOW + 1]
+                )
             )
+            or (stem(w) == thing and words[i + 1 : i + 2] and words[i + 1] in cardinals)
             for words in docs
             for i, w in enumerate(words)
         )

@@ -199,6 +199,19 @@ def test_a_numbered_thing_the_articles_never_mention_is_refused_before_the_model
     assert not a.refused and a.to_dict()["signals"]["unnumbered"] == []
 
 
+def test_a_joined_follow_up_is_checked_for_what_the_follow_up_asks(news, settings):
+    # The model rambles instead of rewriting, so the follow-up is searched joined to the last
+    # question; the ordinal check must read the follow-up, not the last question.
+    eng, llm = engine_with(settings, lambda m: "Sure." if is_condense(m) else "Tuesday [1].")
+    history = [("When did the Portmere harbour reopen?", "Tuesday [1]")]
+    a = eng.chat(history, "What about its second repair?")
+    assert a.standalone_question.startswith("What about its second repair?")
+    assert a.refused and a.refusal_reason == "no passage mentions second repair"
+    history = [("When did the Portmere harbour reopen after its second repair?", "")]
+    a = eng.chat(history, "What did the repairs cost?")
+    assert a.to_dict()["signals"]["unnumbered"] == []
+
+
 def test_how_many_of_something_the_articles_never_mention_is_refused(news, settings):
     eng, _ = engine_with(settings, "The storm damaged 4 million [1].")
     a = eng.ask("How many bridges did the storm damage in Portmere?")

@@ -99,6 +99,9 @@ def test_a_numbered_thing_no_passage_speaks_of_is_flagged():
         "first meeting"
     ]
     assert unmentioned_ordinals("What is the 2nd point of the plan?", passages) == ["2nd point"]
+    # Said twice, reported once.
+    twice = "Where is the first meeting, and when is the first meeting?"
+    assert unmentioned_ordinals(twice, passages) == ["first meeting"]
     policy = RefusalPolicy()
     assert policy.before_generation(0.9, (), False, ["first meeting"]) == (
         RefusalReason.ORDINAL_NOT_FOUND
@@ -121,6 +124,17 @@ def test_a_numbered_thing_no_passage_speaks_of_is_flagged():
         ("What happened on the Fourth of July?", "Fireworks were cancelled."),
         ("Who challenged the First Amendment ruling?", "The ruling was challenged."),
         ("NASA made its first launch abroad. Where was it?", "It launched from Australia."),
+        # An adverb, a qualifier, a label, a hyphenated word, a yes/no question (a hostile
+        # review's counter-examples).
+        ("When was the virus first detected?", "The virus was detected in Wuhan."),
+        ("What is the country's second largest city?", "Its second-largest city is Bergen."),
+        ("Which club won its third straight title?", "Lund won a third consecutive cup."),
+        ("Who was the state's first female governor?", "Ada Lund was elected governor."),
+        ("When does the second phase begin?", "Phase 2 begins in May."),
+        ("Who was the team's first round pick?", "Its first-round pick was Ada Lund."),
+        ("What did the twenty-first century bring?", "The 21st century brought floods."),
+        ("Did she win a second term?", "She was re-elected in 2020."),
+        ("When is the first round?", "The opening round is in May."),
     ],
 )
 def test_numbered_things_the_passages_speak_of_are_not_flagged(question, passage):
