@@ -242,9 +242,12 @@ class Grounder:
         hints = sorted({h - 1 for h in hinted if 0 < h <= n})
         if hints and supported_by(sentence, [evidence[i] for i in hints], self.min_support):
             return [i for i in hints if terms(sentence) & evidence[i].terms] or hints
-        for i in range(n):
-            if supported_by(sentence, [evidence[i]], self.min_support):
-                return [i]
+        # The passage that holds most of the sentence, not merely the first that holds
+        # enough: "...to respond to the outbreak of monkeypox" cites the passage that names it.
+        s_terms = terms(sentence)
+        alone = [i for i in range(n) if supported_by(sentence, [evidence[i]], self.min_support)]
+        if alone:
+            return [max(alone, key=lambda i: (len(s_terms & evidence[i].terms), -i))]
         # Two passages together make more words available, so the bar is higher.
         pair_bar = max(self.min_support, 0.9)
         for i, j in combinations(range(n), 2):

@@ -151,3 +151,13 @@ def test_footnote_marks_inside_a_quote_do_not_become_citations():
 def test_answer_that_merely_contains_refusal_words_is_not_a_refusal():
     assert not says_dont_know("The pilot was unable to land because of fog [1].")
     assert says_dont_know("I don't know. The passages do not say.")
+
+
+def test_a_sentence_cites_the_passage_that_holds_most_of_it():
+    # Both passages hold enough of the sentence; the second also holds "ceasefire".
+    partial = TextNode(text="The board will implement the plan.", metadata={"doc_id": "b"})
+    fuller = TextNode(text="The board will implement the ceasefire plan.", metadata={"doc_id": "c"})
+    text, citations, replaced = Grounder(min_support=0.75).ground(
+        "The board will implement the plan for the ceasefire.", [partial, fuller]
+    )
+    assert replaced == 0 and [c.doc_id for c in citations] == ["c"]
