@@ -448,6 +448,16 @@ def _kind_fits(wanted: str, have: str) -> bool:
     return wanted != YESNO
 
 
+# Words that introduce a cause right before a phrase: "recalled over fire risks", "closed due
+# to flooding". Not "as" or "after", which far more often tell when.
+_CAUSE_BEFORE = re.compile(
+    r"\b(?:because(?:\s+of)?|due\s+to|owing\s+to|thanks\s+to|over|amid|citing|caused\s+by"
+    r"|as\s+a\s+result\s+of|blamed\s+on|fears?\s+of|concerns?\s+(?:about|over))"
+    r"\s+(?:(?:the|a|an|its|their|his|her)\s+)?$",
+    re.I,
+)
+
+
 def _only_question_words(text: str, question: str) -> bool:
     return _echo(text, _asked(question)) == 1.0
 
@@ -713,6 +723,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
     future = asks_future(question)
     day = asks_day(question)
     found: dict[str, Candidate] = {}
+    given_as_cause: set[str] = set()  # "why": spans a passage gives as a cause somewhere
     nodes = _nodes(passages)
     # "CEO Michael Dell": a person, though "Dell" may be the company asked for.
     people = (
@@ -764,6 +775,10 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 )
                 c.fits = _kind_fits(wanted, kind) and not c.refined
                 c.counts = kind != NUMBER or counts_unit
+                # A phrase, not a name: "over the Mississippi River" is a place.
+                cause = c.fits and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
+                if wanted == REASON and cause:
+                    given_as_cause.add(key)
                 old = found.get(key)
                 if old is None:
                     found[key] = c
@@ -772,6 +787,12 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 if (relevance, proximity) > (old.relevance, old.proximity):
                     c.count = old.count
                     found[key] = c
+    # "Why were the SUVs recalled?": when a passage gives a cause ("recalled over fire risks"),
+    # only a cause answers; other phrases ("automakers") merely sit near the question's words.
+    # Not `refined`: passages that give no cause are not a wrong kind, so nothing is refused.
+    if given_as_cause:
+        for key, c in found.items():
+            c.fits = c.fits and key in given_as_cause
     return list(found.values())
 
 

@@ -453,3 +453,23 @@ def test_the_wh_phrase_ends_at_a_comma():
 def test_a_wh_phrase_reads_past_a_parenthesis():
     assert asked_type("Which (European) country hosted the summit?") == "country"
     assert question_kind("Which (European) country hosted the summit?") == "place"
+
+
+def test_why_prefers_a_phrase_the_passages_give_as_a_cause():
+    article = (
+        "Headline\n\n"
+        "The carmakers recalled some electric buses over brake faults, regulators said. "
+        "Owners of the electric buses should park them over the Lund Bridge."
+    )
+    q = "Why were the electric buses recalled?"
+    fitting = {c.text for c in candidates(q, passages(article)) if c.fits}
+    assert "brake faults" in fitting
+    assert not fitting & {"carmakers", "regulators", "Owners"}
+    # Passages that give no cause are not the wrong kind: the phrases still fit, and nothing
+    # is ruled out (so the question is not refused for lacking a cause).
+    plain = "Headline\n\nThe carmakers recalled some electric buses, regulators said."
+    assert "carmakers" in {c.text for c in candidates(q, passages(plain)) if c.fits}
+    assert not kind_ruled_out(q, passages(plain))
+    # A name after "over" is a place, not a cause.
+    bridge = "Headline\n\nThe carmakers recalled electric buses parked over the Lund Bridge."
+    assert "carmakers" in {c.text for c in candidates(q, passages(bridge)) if c.fits}
