@@ -314,7 +314,7 @@ _HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w’'-]+\s*){1,3})", re.I)
 
 
 def count_unit(question: str) -> set[str]:
-    """What "how many X" counts: the terms of X ("positive monkeypox cases"), up to the verb."""
+    """What "how many X" counts: the terms of X ("confirmed flu cases"), up to the verb."""
     m = _HOW_MANY.search(question)
     if not m:
         return set()
@@ -328,7 +328,7 @@ def count_unit(question: str) -> set[str]:
 
 def mentions_unit(unit: set[str], text: str) -> bool:
     """Does `text` speak of what "how many" counts (`count_unit`)? Hyphens split words, so
-    "20-point" speaks of points."""
+    "12-lane" speaks of lanes."""
     return bool(unit & terms(text.replace("-", " ")))
 
 
@@ -448,7 +448,7 @@ def _kind_fits(wanted: str, have: str) -> bool:
     return wanted != YESNO
 
 
-# Words that introduce a cause right before a phrase: "recalled over fire risks", "closed due
+# Words that introduce a cause right before a phrase: "withdrawn over brake faults", "closed due
 # to flooding". Not "as" or "after", which far more often tell when.
 _CAUSE_BEFORE = re.compile(
     r"\b(?:because(?:\s+of)?|due\s+to|owing\s+to|thanks\s+to|over|amid|citing|caused\s+by"
@@ -775,7 +775,7 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 )
                 c.fits = _kind_fits(wanted, kind) and not c.refined
                 c.counts = kind != NUMBER or counts_unit
-                # A phrase, not a name: "over the Mississippi River" is a place.
+                # A phrase, not a name: "over the Danube" is a place.
                 cause = c.fits and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
                 if wanted == REASON and cause:
                     given_as_cause.add(key)
@@ -787,8 +787,8 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 if (relevance, proximity) > (old.relevance, old.proximity):
                     c.count = old.count
                     found[key] = c
-    # "Why were the SUVs recalled?": when a passage gives a cause ("recalled over fire risks"),
-    # only a cause answers; other phrases ("automakers") merely sit near the question's words.
+    # "Why were the trams withdrawn?": when a passage gives a cause ("withdrawn over brake faults"),
+    # only a cause answers; other phrases ("operators") merely sit near the question's words.
     # Not `refined`: passages that give no cause are not a wrong kind, so nothing is refused.
     if given_as_cause:
         for key, c in found.items():

@@ -127,7 +127,7 @@ class AnswerState:
     passages: list[NodeWithScore] = field(default_factory=list)
     best_relevance: float = 0.0
     unmentioned: list[str] = field(default_factory=list)  # question names no passage has
-    unnumbered: list[str] = field(default_factory=list)  # "its first meeting" no passage has
+    unnumbered: list[str] = field(default_factory=list)  # "its second summit" no passage has
     overrides: bool = False  # the question orders the assistant to drop its rules
     prompt: list[ChatMessage] = field(default_factory=list)
     draft: str = ""

@@ -248,7 +248,7 @@ class Grounder:
         if hints and supported_by(sentence, [evidence[i] for i in hints], self.min_support):
             return [i for i in hints if terms(sentence) & evidence[i].terms] or hints
         # The passage that holds most of the sentence, not merely the first that holds
-        # enough: "...to respond to the outbreak of monkeypox" cites the passage that names it.
+        # enough: "...closed the bridge over cracks in its piers" cites the passage that says piers.
         s_terms = terms(sentence)
         alone = [i for i in range(n) if supported_by(sentence, [evidence[i]], self.min_support)]
         if alone:

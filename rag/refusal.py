@@ -93,8 +93,8 @@ class RefusalPolicy:
         # Passages about a council but not about the person asked after cannot answer for them.
         if unmentioned:
             return RefusalReason.NAME_NOT_FOUND
-        # "Where is its first meeting?" over passages that never speak of a first meeting: any
-        # meeting or place they name is not the one asked after.
+        # "Where is its second summit?" over passages that never speak of a second summit: any
+        # summit or place they name is not the one asked after.
         if unnumbered:
             return RefusalReason.ORDINAL_NOT_FOUND
         return None
@@ -320,8 +320,8 @@ ORDINAL_WINDOW = 3
 
 
 def unmentioned_ordinals(question: str, passages: Sequence[str]) -> list[str]:
-    """The numbered things the asking sentence asks after ("its first meeting", "the second
-    point") that no passage speaks of: no passage has the ordinal within ORDINAL_WINDOW words
+    """The numbered things the asking sentence asks after ("its second summit", "the third
+    round") that no passage speaks of: no passage has the ordinal within ORDINAL_WINDOW words
     of the noun, nor the noun labelled by the number ("Phase 2"). Such passages cannot tell
     which one is meant. Not counted: an ordinal in a name ("First Amendment", "Fourth of
     July"), a feat ("the first woman to fly", "for the first time"), a qualifier ("the second
