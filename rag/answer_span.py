@@ -458,6 +458,13 @@ _CAUSE_BEFORE = re.compile(
 )
 
 
+_TIME_HEADS = frozenset(
+    _HEADS[DATE].split()
+    + """weekend weekends days weeks months years decade decades summer winter spring autumn
+    fall season night nights period past holiday holidays""".split()
+)
+
+
 def _only_question_words(text: str, question: str) -> bool:
     return _echo(text, _asked(question)) == 1.0
 
@@ -775,8 +782,13 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 )
                 c.fits = _kind_fits(wanted, kind) and not c.refined
                 c.counts = kind != NUMBER or counts_unit
-                # A phrase, not a name: "over the Danube" is a place.
-                cause = c.fits and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
+                # A phrase, not a name ("over the Danube" is a place), nor a time ("over the
+                # weekend", "over the past year").
+                cause = (
+                    c.fits
+                    and key.split()[-1] not in _TIME_HEADS
+                    and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
+                )
                 if wanted == REASON and cause:
                     given_as_cause.add(key)
                 old = found.get(key)

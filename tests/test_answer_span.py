@@ -473,3 +473,6 @@ def test_why_prefers_a_phrase_the_passages_give_as_a_cause():
     # A name after "over" is a place, not a cause.
     bridge = "Headline\n\nThe carmakers recalled electric buses parked over the Lund Bridge."
     assert "carmakers" in {c.text for c in candidates(q, passages(bridge)) if c.fits}
+    # Nor is a time: "over the weekend" says when.
+    weekend = "Headline\n\nThe carmakers recalled electric buses over the weekend."
+    assert "carmakers" in {c.text for c in candidates(q, passages(weekend)) if c.fits}
