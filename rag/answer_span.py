@@ -449,9 +449,10 @@ def _kind_fits(wanted: str, have: str) -> bool:
 
 
 # Words that introduce a cause right before a phrase: "withdrawn over brake faults", "closed due
-# to flooding". Not "as" or "after", which far more often tell when.
+# to flooding". Not "as" or "after", which far more often tell when, nor a bare "because",
+# whose clause's subject ("because engineers found cracks") is not the cause.
 _CAUSE_BEFORE = re.compile(
-    r"\b(?:because(?:\s+of)?|due\s+to|owing\s+to|thanks\s+to|over|amid|citing|caused\s+by"
+    r"\b(?:because\s+of|due\s+to|owing\s+to|thanks\s+to|over|amid|citing|caused\s+by"
     r"|as\s+a\s+result\s+of|blamed\s+on|fears?\s+of|concerns?\s+(?:about|over))"
     r"\s+(?:(?:the|a|an|its|their|his|her)\s+)?$",
     re.I,
@@ -461,7 +462,8 @@ _CAUSE_BEFORE = re.compile(
 _TIME_HEADS = frozenset(
     _HEADS[DATE].split()
     + """weekend weekends days weeks months years decade decades summer winter spring autumn
-    fall season night nights period past holiday holidays""".split()
+    fall season night nights period past holiday holidays next last coming first recent
+    following previous same term quarter half course""".split()
 )
 
 
@@ -783,10 +785,12 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 c.fits = _kind_fits(wanted, kind) and not c.refined
                 c.counts = kind != NUMBER or counts_unit
                 # A phrase, not a name ("over the Danube" is a place), nor a time ("over the
-                # weekend", "over the past year").
+                # weekend", "over the next three months"), next to the question's words: "took
+                # over the ministry" in a sentence about something else gives no cause.
                 cause = (
                     c.fits
-                    and key.split()[-1] not in _TIME_HEADS
+                    and c.near > 0
+                    and not _TIME_HEADS.intersection(key.split())
                     and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
                 )
                 if wanted == REASON and cause:

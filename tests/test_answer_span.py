@@ -474,5 +474,10 @@ def test_why_prefers_a_phrase_the_passages_give_as_a_cause():
     bridge = "Headline\n\nThe carmakers recalled electric buses parked over the Lund Bridge."
     assert "carmakers" in {c.text for c in candidates(q, passages(bridge)) if c.fits}
     # Nor is a time: "over the weekend" says when.
-    weekend = "Headline\n\nThe carmakers recalled electric buses over the weekend."
+    weekend = "Headline\n\nThe carmakers recalled electric buses over the next three months."
     assert "carmakers" in {c.text for c in candidates(q, passages(weekend)) if c.fits}
+    # A cue far from the question's words is no cause of what it asks (a hostile review's
+    # counter-example).
+    q2 = "Why did the minister resign?"
+    other = "Headline\n\nThe minister resigned after an audit. He had taken over the ministry."
+    assert "audit" in {c.text for c in candidates(q2, passages(other)) if c.fits}
