@@ -787,13 +787,13 @@ def candidates(question: str, passages: Sequence[NodeWithScore | TextNode]) -> l
                 # A phrase, not a name ("over the Danube" is a place), nor a time ("over the
                 # weekend", "over the next three months"), next to the question's words: "took
                 # over the ministry" in a sentence about something else gives no cause.
-                cause = (
-                    c.fits
+                if (
+                    wanted == REASON
+                    and c.fits
                     and c.near > 0
                     and not _TIME_HEADS.intersection(key.split())
                     and _CAUSE_BEFORE.search(text, max(s0, a - NEAR_CHARS), a)
-                )
-                if wanted == REASON and cause:
+                ):
                     given_as_cause.add(key)
                 old = found.get(key)
                 if old is None:

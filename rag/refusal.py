@@ -310,10 +310,14 @@ _FIRST = frozenset({"inaugural", "maiden", "debut", "opening"})
 # first woman", "the first country" are who or what did it first, which passages word freely.
 # "Its third straight title", "the second largest city", "the first two games": the word after
 # the ordinal qualifies the thing, it is not the thing.
-_NOT_COUNTED = frozenset(
-    """time times place half quarter woman women man men female male black ever overall
-        straight consecutive successive two three four five six seven eight nine ten""".split()
-) | {w for w, kind in _HEAD_KIND.items() if kind in (PERSON, PLACE, ORG)}
+_NOT_COUNTED = (
+    frozenset(
+        """time times place half quarter woman women man men female male black ever overall
+        straight consecutive successive""".split()
+    )
+    | {cardinal for _, _, cardinal in _ORDINALS.values() if cardinal != "one"}
+    | {w for w, kind in _HEAD_KIND.items() if kind in (PERSON, PLACE, ORG)}
+)
 # How many words may stand between the ordinal and its noun in a passage ("the first
 # public meeting", "the meeting, its first").
 ORDINAL_WINDOW = 3
@@ -349,21 +353,16 @@ def unmentioned_ordinals(question: str, passages: Sequence[str]) -> list[str]:
     stem = _stem()
     # "first-round", "second-largest": the parts of a hyphenated word are words too.
     docs = [[t for w in _WORD.findall(p) for t in _bare(w).split("-") if t] for p in passages]
+    stems = [[stem(w) for w in words] for words in docs]  # once, whatever the ordinals asked
     missing = []
     for (number, noun), phrase in wanted.items():
         digits, *cardinals = _ORDINALS[number]
         forms = {number, digits} | (_FIRST if number == "first" else set())
         thing = stem(noun)
         found = any(
-            (
-                w in forms
-                and any(
-                    stem(x) == thing
-                    for x in words[max(0, i - ORDINAL_WINDOW) : i + ORDINAL_WINDOW + 1]
-                )
-            )
-            or (stem(w) == thing and words[i + 1 : i + 2] and words[i + 1] in cardinals)
-            for words in docs
+            (w in forms and thing in ws[max(0, i - ORDINAL_WINDOW) : i + ORDINAL_WINDOW + 1])
+            or (ws[i] == thing and words[i + 1 : i + 2] and words[i + 1] in cardinals)
+            for words, ws in zip(docs, stems, strict=True)
             for i, w in enumerate(words)
         )
         if not found:
