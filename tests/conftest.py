@@ -15,6 +15,44 @@ CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared" / "data" / "realtimeqa"
 
 
+def _load_netguard():
+    """The loopback-only guard (tests/netguard/sitecustomize.py), here and in child processes."""
+    import importlib.util
+    import tempfile
+
+    folder = Path(__file__).resolve().parent / "netguard"
+    spec = importlib.util.spec_from_file_location("rag_test_netguard", folder / "sitecustomize.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not os.environ.get(module.ENV):
+        fd, log = tempfile.mkstemp(prefix="rag-netguard-", suffix=".log")
+        os.close(fd)
+        os.environ[module.ENV] = log
+    paths = [str(folder), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    module.install()
+    return module
+
+
+NETGUARD = _load_netguard()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only():
+    """Fail any test that tried to reach beyond 127.0.0.0/8 and ::1, itself or in a child."""
+    log = Path(os.environ[NETGUARD.ENV])
+    seen, logged = len(NETGUARD.violations), log.stat().st_size if log.exists() else 0
+    yield
+    new = NETGUARD.violations[seen:]
+    if log.exists() and log.stat().st_size > logged:
+        with open(log, encoding="utf-8") as fh:
+            fh.seek(logged)
+            new = [*new, *fh.read().splitlines()]
+    if new:
+        pytest.fail("this test reached beyond loopback:\n" + "\n".join(new), pytrace=False)
+
+
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     from rag.config import Settings

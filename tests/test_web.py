@@ -302,12 +302,14 @@ def _as_public(monkeypatch, host: str = "127.0.0.1") -> None:
 
 def test_a_public_feed_cannot_lead_into_the_local_network(site, settings, tmp_path, monkeypatch):
     add_news(site)
+    # Another loopback address with nothing listening: private, and it never answers.
+    unanswered = f"http://127.0.0.9:{free_port()}/latest/meta-data/"
     local = site.url("/news/library.html").replace("127.0.0.1", "localhost")
     feed = site.add(
         "/feed.xml",
         f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
         <item><title>a</title><link>{local}</link></item>
-        <item><title>b</title><link>http://169.254.169.254/latest/meta-data/</link></item>
+        <item><title>b</title><link>{unanswered}</link></item>
         <item><title>c</title><link>BASE/r-local</link></item>
         <item><title>d</title><link>BASE/news/bridge.html</link></item>
         </channel></rss>""",
@@ -326,7 +328,7 @@ def test_a_public_feed_cannot_lead_into_the_local_network(site, settings, tmp_pa
     assert errors == [] and len(articles) == 1
     trusting = reader(settings, tmp_path / "c", web_allow_private=True, web_timeout=2)
     articles, errors = split(trusting.read([feed]))
-    assert len(articles) == 3 and len(errors) == 1  # only the metadata address fails to answer
+    assert len(articles) == 3 and len(errors) == 1  # only the unanswered address fails
 
 
 # ---- pages and their failures
