@@ -177,7 +177,10 @@ class Ingestor:
         def sources() -> Iterator[Article | ReadError]:
             yield from read_sources(files, max_bytes)
             if urls:
-                yield from WebReader(self.settings, self.settings.data_dir / "web").read(urls)
+                web = WebReader(self.settings, self.settings.data_dir / "web")
+                yield from web.read(urls)
+                report.warnings += web.warnings
+                failed_files.update(web.kept)  # a shrunken feed: prune keeps its stories
 
         bar = tqdm(
             total=estimate_count(files) + len(urls),

@@ -6,22 +6,40 @@ article behind each entry; a page URL yields that page. Feed or page is decided 
 content type and its first bytes, never by the URL.
 
 Identity: an article's id and url are its canonical URL (the page's `<link rel=canonical>` when it
-is on the same site, else the URL after redirects), normalised: lower-case scheme and host, no
-default port, no fragment, no tracking parameters, sorted query. The same story reached twice in
-one run (from a feed and directly, through redirects, with `utm_*` tags) is yielded once.
-`path` is the URL given to `read`, so that pruning by source keeps what each feed still lists.
+is on the page's own origin: same scheme, host and port; else the URL after redirects),
+normalised: lower-case scheme and host, no default port, no fragment, no tracking parameters,
+sorted query. The same story reached twice in one run (from a feed and directly, through
+redirects, with `utm_*` tags) is yielded once. `path` is the URL given to `read`, so that pruning
+by source keeps what each feed still lists. Title, date and authors are the page's own; a feed
+entry fills only what the page lacks (any feed may list any URL, so it must not retitle or redate
+another site's story).
 
 Politeness and safety: only http(s), also for feed links and redirect targets; redirects bounded
 (`web_max_redirects`) with loop detection; one deadline (`web_timeout`) covers a URL's whole
-fetch, redirects included; a public feed or page may not lead into the local network (a feed
-link or redirect to a loopback, private or link-local address is refused unless the URL the user
-gave is itself local, or `web_allow_private` is set), so a hostile feed cannot make the ingester
-read an intranet page or a cloud metadata endpoint into the store; bodies are streamed and
-abandoned at `web_max_page_mb` (counted after decompression, so a small compressed bomb cannot
-expand in memory); `web_host_delay` seconds pass between the end of one request and the start of
-the next to the same host (longer when robots.txt asks with Crawl-delay); robots.txt is honoured
-(RFC 9309: 4xx means no rules, 5xx or unreachable means keep out for now), fetched with the same
-client and cached for a day.
+fetch, redirects included: every socket operation (connect, TLS handshake, each read of the
+headers and the body) is given only the time left, and a watchdog cuts the connection should one
+still wait past it, so a server trickling bytes fails at the timeout. Only the URL the user gives
+may be at a local address: its origin exactly as typed (scheme, host, port). What a feed links
+to or a redirect leads to elsewhere is refused at a loopback, private, link-local or otherwise
+non-public address unless `web_allow_private` is set, so a hostile feed cannot make the ingester
+read an intranet page or a cloud metadata endpoint into the store. Numeric hosts are read in
+every form resolvers accept (2130706433, 0x7f.1, 127.1, ::ffff:127.0.0.1) before the check; a
+name is resolved once a run and connections go to the addresses checked (no DNS rebinding
+between check and connect), with the name kept for the Host header, TLS SNI and certificate.
+Bodies are streamed and abandoned at `web_max_page_mb`, counted after decoding; content
+encodings are decoded here a bounded step at a time (gzip, deflate, br when brotli 1.2+ is
+installed; only those are asked for, others refused), so a small compressed bomb never expands
+in memory. `web_host_delay` seconds pass between the end of one request and the start of the next
+to the same host (longer when robots.txt asks with Crawl-delay); robots.txt is honoured (RFC
+9309: 4xx means no rules, 5xx or unreachable means keep out for now), fetched with the same client
+and cached for a day.
+
+A feed read is a failed read (a ReadError under the feed, so `--prune` keeps all its stories)
+when it is malformed, even if some entries could be recovered (they are read), and when a URL
+that was a feed answers with a page (a maintenance page is not stored as a story). A feed that
+suddenly lists far fewer entries than its last clean read (under half, and at least `SHRINK_MIN`
+fewer) is reported as a warning, and `--prune` keeps the stories it no longer lists; if it is
+still that short `SHRINK_GRACE_DAYS` later, that is taken as its new length.
 
 Cache (`cache_dir/cache.sqlite3`, sqlite in WAL mode so a `watch` and an `ingest` can share it):
 - every 200 response keeps its ETag/Last-Modified, and the next run asks conditionally; a 304
@@ -31,6 +49,8 @@ Cache (`cache_dir/cache.sqlite3`, sqlite in WAL mode so a `watch` and an `ingest
 - the extracted article (zlib-compressed JSON, a few kB) is kept rather than only the validators,
   so that an unchanged story is still yielded: `--prune` then keeps it, and the ingestor's
   fingerprint check makes it cost nothing. Rows not used for `CACHE_KEEP_DAYS` are dropped;
+- what each URL given turned out to be (feed or page) and a feed's entry count, for the checks
+  above; a URL that stopped being a feed is read as a page once its row has expired;
 - a cache that cannot be read is moved aside with a warning and the run goes on without it.
 """
 
@@ -42,17 +62,21 @@ import io
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import sqlite3
+import ssl
+import threading
 import time
 import urllib.robotparser
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from rag.articles import Article, ReadError, extract_html, normalise_date
@@ -98,6 +122,9 @@ BOMS = (
 )
 
 STREAM_CHUNK = 64 * 1024
+# The watchdog cuts a connection this long after its deadline: a socket operation, given only
+# the time left, normally ends it first, with a clearer error.
+WATCHDOG_GRACE = 0.1
 # RFC 9309 2.5: crawlers must parse at least 500 KiB of robots.txt; the rest may be ignored.
 ROBOTS_MAX_BYTES = 500 * 1024
 # RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours.
@@ -112,6 +139,9 @@ CACHED_FIELDS = ("id", "text", "title", "source", "url", "date", "authors")
 CACHE_KEEP_DAYS = 30  # a feed keeps a story for days, rarely for a month
 # A second process holding the cache (a watch beside an ingest) gets this long to finish a write.
 CACHE_LOCK_SECONDS = 10.0
+# A feed listing under half its last clean read's entries, and this many fewer, has shrunk.
+SHRINK_MIN = 3
+SHRINK_GRACE_DAYS = 3.0
 
 
 def is_url(s: str) -> bool:
@@ -149,43 +179,110 @@ def _site(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def _same_site(a: str, b: str) -> bool:
-    """Same host up to `www.` or a subdomain of the other: a canonical link elsewhere is not
-    trusted, since a page could otherwise claim another site's story id and replace it."""
-    x, y = _site(a), _site(b)
-    return x == y or x.endswith("." + y) or y.endswith("." + x)
+Origin = tuple[str, str, int | None]
 
 
-def _addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """The addresses `url`'s host is or resolves to; [] when it does not resolve."""
-    host = (urlsplit(url).hostname or "").strip("[]")
-    if not host:
-        return []
+def _origin_key(url: str) -> Origin:
+    """Scheme, host as written (lower case) and port, the default one filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     try:
-        found = [ipaddress.ip_address(host)]
+        port = parts.port
     except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
-            return []
-        found = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
-    return [
-        a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a
-        for a in found
-    ]
+        port = None
+    return scheme, (parts.hostname or "").lower().rstrip("."), port or DEFAULT_PORTS.get(scheme)
+
+
+def _same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port: a page may name a canonical URL only on its own origin,
+    else any page (or another port, or a subdomain) could claim another story's id."""
+    return _origin_key(a) == _origin_key(b)
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_OCTAL = re.compile(r"0[0-7]+")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]*")
+
+
+def numeric_host(host: str) -> Address | None:
+    """`host` as an address when it is one in any form a resolver accepts: IPv6, dotted IPv4
+    with one to four parts, each decimal, octal (0177) or hex (0x7f), the last filling the
+    remaining bytes (2130706433, 0x7f.1, 127.1 are all 127.0.0.1). None for a name."""
+    host = host.strip().strip("[]").rstrip(".")
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        if _HEX.fullmatch(part):
+            numbers.append(int(part[2:] or "0", 16))
+        elif _OCTAL.fullmatch(part):
+            numbers.append(int(part, 8))
+        elif _DECIMAL.fullmatch(part):
+            numbers.append(int(part))
+        else:
+            return None
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
+_EMBEDDING_V4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+
+
+def is_public(address: Address) -> bool:
+    """A global address, and so is any IPv4 address inside it (::ffff:127.0.0.1 is loopback)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and any(address in net for net in _EMBEDDING_V4):
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is None and address.teredo:
+            inner = address.teredo[1]
+        if inner is not None and not inner.is_global:
+            return False
+    return address.is_global
+
+
+def resolve_host(host: str) -> list[Address]:
+    """The addresses `host` is or resolves to, in the resolver's order; [] when it does not
+    resolve. The one place names are looked up (tests replace it to fake a public name)."""
+    found = numeric_host(host)
+    if found is not None:
+        return [found]
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses: list[Address] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _host(url: str) -> str:
+    """The host as httpx sends it (IDNA-encoded, lower case): what connections are pinned by."""
+    try:
+        return httpx.URL(url).raw_host.decode("ascii").lower()
+    except (httpx.InvalidURL, UnicodeError):
+        return (urlsplit(url).hostname or "").lower()
 
 
 def private_address(url: str) -> str | None:
     """The first loopback, private, link-local or otherwise non-public address `url`'s host
-    resolves to, or None. A name that does not resolve is None: the fetch will say so."""
-    return next((str(a) for a in _addresses(url) if not a.is_global), None)
-
-
-def is_local(url: str) -> bool:
-    """Every address of `url`'s host is non-public: a feed on this machine or an intranet.
-    A name with one public address is not local, whatever else it resolves to."""
-    found = _addresses(url)
-    return bool(found) and not any(a.is_global for a in found)
+    is or resolves to, or None. A name that does not resolve is None: the fetch will say so."""
+    return next((str(a) for a in resolve_host(_host(url)) if not is_public(a)), None)
 
 
 class FetchError(Exception):
@@ -194,6 +291,228 @@ class FetchError(Exception):
     def __init__(self, reason: str, status: int = 0) -> None:
         super().__init__(reason)
         self.status = status  # the HTTP status when the server answered with an error
+
+
+# ---- connections: to checked addresses only, within the request's deadline
+
+
+class _Stream(httpcore.NetworkStream):
+    """A connection whose every read, write and handshake gets only the time left."""
+
+    def __init__(self, stream: httpcore.NetworkStream, owner: _Connections) -> None:
+        self._stream = stream
+        self._owner = owner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._owner.active = self
+        return self._stream.read(max_bytes, self._owner.bound(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._owner.active = self
+        self._stream.write(buffer, self._owner.bound(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._owner.active = self
+        bounded = self._owner.bound(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, bounded), self._owner)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._stream.get_extra_info(info)
+
+    def cut(self) -> None:
+        """End whatever waits on this connection, from another thread."""
+        sock = self._stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown, also under TLS: SSLSocket's own would unwrap.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Connections(httpcore.SyncBackend):
+    """httpcore's sockets, opened only to the addresses the reader checked for a host (never a
+    second lookup that could answer otherwise), with the deadline of the request under way.
+    TLS still names the host (SNI, certificate check) and so does the Host header."""
+
+    def __init__(self) -> None:
+        self.pins: dict[str, list[Address]] = {}
+        self.deadline = math.inf
+        self.active: _Stream | None = None
+
+    def bound(self, timeout: float | None, expired: type[Exception]) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the request's deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = self.pins.get(host.lower().strip("[]"))
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} was not checked before connecting; not connected")
+        error: Exception | None = None
+        for address in addresses:  # in the resolver's order, as getaddrinfo users do
+            try:
+                stream = super().connect_tcp(
+                    str(address),
+                    port,
+                    self.bound(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
+            except httpcore.ConnectError as e:
+                error = e
+                continue
+            return _Stream(stream, self)
+        assert error is not None
+        raise error
+
+    def cut(self) -> None:
+        if self.active is not None:
+            self.active.cut()
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        # httpx takes no network backend: its pool is replaced by one with the same defaults
+        # (certificate checks included) that connects through ours.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=connections,
+        )
+
+
+# ---- content encodings, decoded a bounded step at a time
+
+
+class _Inflate:
+    """gzip, or deflate (zlib-wrapped or raw, as servers send either): at most STREAM_CHUNK
+    bytes come out per step, however much a few input bytes stand for."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.inflater: zlib._Decompress | None = None
+        self.head = b""
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.inflater is None:
+            self.head += data
+            if self.encoding == "deflate" and len(self.head) < 2:
+                return  # too little to tell the two kinds of deflate apart
+            yield from self.finish()
+            return
+        inflater = self.inflater
+        while not inflater.eof:
+            out = inflater.decompress(data, STREAM_CHUNK)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            elif not data:
+                return
+
+    def finish(self) -> Iterator[bytes]:
+        if self.inflater is None and self.head:
+            data, self.head = self.head, b""
+            self.inflater = zlib.decompressobj(self._wbits(data))
+            yield from self.feed(data)
+
+    def _wbits(self, head: bytes) -> int:
+        if self.encoding == "gzip":
+            return 16 + zlib.MAX_WBITS
+        if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
+            return zlib.MAX_WBITS
+        return -zlib.MAX_WBITS
+
+
+class _Brotli:
+    """brotli (the `brotli` package 1.2 or later, whose decoder stops at a given output)."""
+
+    def __init__(self) -> None:
+        import brotli
+
+        self.decoder = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        out = self.decoder.process(data, output_buffer_limit=STREAM_CHUNK)
+        while True:
+            if out:
+                yield out
+            if self.decoder.is_finished() or self.decoder.can_accept_more_data():
+                return
+            out = self.decoder.process(b"", output_buffer_limit=STREAM_CHUNK)
+
+    def finish(self) -> Iterator[bytes]:
+        return iter(())
+
+
+def _brotli_errors() -> tuple[type[Exception], ...] | None:
+    """brotli's error type when its decoder can be bounded (brotli 1.2+), else None."""
+    try:
+        import brotli
+    except ImportError:
+        return None
+    if not hasattr(brotli.Decompressor, "can_accept_more_data"):
+        return None
+    return (brotli.error,)
+
+
+DECODERS: dict[str, Callable[[], _Inflate | _Brotli]] = {
+    "gzip": lambda: _Inflate("gzip"),
+    "x-gzip": lambda: _Inflate("gzip"),
+    "deflate": lambda: _Inflate("deflate"),
+}
+DAMAGED: tuple[type[Exception], ...] = (zlib.error,)
+if (_brotli := _brotli_errors()) is not None:
+    DECODERS["br"] = _Brotli
+    DAMAGED += _brotli
+# Only encodings decoded step by step are asked for (httpx would ask for zstd when installed).
+ACCEPTED = ", ".join(e for e in DECODERS if e != "x-gzip")
+
+
+def _content_encodings(header: str) -> list[str]:
+    """The encodings to undo, last applied first; one not asked for is refused."""
+    found = [e.strip().lower() for e in header.split(",") if e.strip()]
+    found = [e for e in found if e != "identity"]
+    for encoding in found:
+        if encoding not in DECODERS:
+            raise FetchError(
+                f"the response is {encoding[:40]}-encoded, which was not asked for "
+                f"(Accept-Encoding: {ACCEPTED}); ask the site to send a plain or gzip response"
+            )
+    return found[::-1]
+
+
+def _decoded(chunks: Iterator[bytes], encodings: list[str]) -> Iterator[bytes]:
+    for encoding in encodings:
+        chunks = _undo(chunks, encoding)
+    return chunks
+
+
+def _undo(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    decoder = DECODERS[encoding]()
+    try:
+        for chunk in chunks:
+            yield from decoder.feed(chunk)
+        yield from decoder.finish()
+    except DAMAGED as e:
+        raise FetchError(f"the response's {encoding} encoding is damaged ({e})") from None
 
 
 @dataclass
@@ -235,6 +554,10 @@ class _Cache:
         " modified TEXT, payload BLOB, used REAL)",
         "CREATE TABLE IF NOT EXISTS entries (link TEXT PRIMARY KEY, version TEXT, page TEXT,"
         " used REAL)",
+        # What a URL the user gives turned out to be on its last good read, and for a feed how
+        # many entries it listed then (`reference`), and since when it lists far fewer.
+        "CREATE TABLE IF NOT EXISTS sources (url TEXT PRIMARY KEY, kind TEXT, reference INTEGER,"
+        " shrunk_since REAL, used REAL)",
     )
 
     def __init__(self, cache_dir: Path | None) -> None:
@@ -272,6 +595,7 @@ class _Cache:
             stale = time.time() - CACHE_KEEP_DAYS * 86400
             db.execute("DELETE FROM http WHERE used < ?", (stale,))
             db.execute("DELETE FROM entries WHERE used < ?", (stale,))
+            db.execute("DELETE FROM sources WHERE used < ?", (stale,))
         except sqlite3.Error:
             db.close()
             raise
@@ -321,6 +645,18 @@ class _Cache:
         rows = self._run("SELECT version, page FROM entries WHERE link = ?", (canonical_url(link),))
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def source(self, url: str) -> tuple[str, int, float | None] | None:
+        rows = self._run(
+            "SELECT kind, reference, shrunk_since FROM sources WHERE url = ?", (canonical_url(url),)
+        )
+        return (rows[0][0], rows[0][1] or 0, rows[0][2]) if rows else None
+
+    def put_source(self, url: str, kind: str, reference: int, shrunk_since: float | None) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
+            (canonical_url(url), kind, reference, shrunk_since, time.time()),
+        )
+
     def put_entry(self, link: str, version: str, page: str) -> None:
         self._run(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
@@ -336,10 +672,16 @@ class WebReader:
         self.cache_dir = cache_dir
         self.max_bytes = int(settings.web_max_page_mb * 1_000_000)
         self.stats = _Stats()
+        # Filled by read(): notes for the report, and sources whose stories `--prune` keeps
+        # though the read did not fail (a feed that suddenly lists far fewer entries).
+        self.warnings: list[str] = []
+        self.kept: set[str] = set()
         self._last_request: dict[str, float] = {}  # netloc -> monotonic end of the last request
         self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
         self._client: httpx.Client | None = None
         self._cache: _Cache | None = None
+        self._net = _Connections()
+        self._resolved: dict[str, list[Address]] = {}  # host -> addresses, looked up once a run
 
     @property
     def _open_cache(self) -> _Cache:
@@ -352,16 +694,22 @@ class WebReader:
     def read(self, urls: Sequence[str]) -> Iterator[Article | ReadError]:
         """Yield each story behind `urls` once, and a ReadError for each URL that failed."""
         self.stats = _Stats()
+        self.warnings, self.kept = [], set()
         self._robots = {}  # a site closed by a failing robots.txt gets another chance each run
         seen_ids: set[str] = set()
         # request URL -> ("ok", article id) or ("error", reason): nothing is fetched twice a run
         done: dict[str, tuple[str, str]] = {}
         started = time.perf_counter()
+        self._net = _Connections()
+        self._resolved = {}
         with httpx.Client(
             follow_redirects=False,  # followed by hand: every target is checked and counted
-            headers={"User-Agent": self.settings.web_user_agent},
+            headers={"User-Agent": self.settings.web_user_agent, "Accept-Encoding": ACCEPTED},
             timeout=self.settings.web_timeout,
             event_hooks={"response": [_check_redirect]},
+            transport=_PinnedTransport(self._net),
+            # A proxy from the environment would resolve names itself, past every check here.
+            trust_env=False,
         ) as client:
             self._client = client
             self._cache = _Cache(self.cache_dir)
@@ -404,14 +752,22 @@ class WebReader:
             if status == "error":
                 yield ReadError(given, value)
             return
-        # What the user names is trusted, a local feed included; what it links to or redirects
-        # to may reach local addresses only when the user's URL is local itself.
-        local = self.settings.web_allow_private or is_local(given)
+        # Only what the user names may be local: the origin of their URL (exactly as typed).
+        # What it links or redirects to elsewhere follows RAG_WEB_ALLOW_PRIVATE.
+        trusted = _origin_key(given)
+        known = self._open_cache.source(given)
+        damage = ""
         try:
-            response = self._fetch(given, local)
+            response = self._fetch(given, trusted)
             kind = response.cached["kind"] if response.cached else _kind(response)
             if kind == "feed":
-                entries = self._feed_entries(response)
+                entries, damage = self._feed_entries(response)
+            elif known is not None and known[0] == "feed":
+                raise FetchError(
+                    "answered with a web page where it had an RSS/Atom feed (a maintenance or "
+                    "error page?); the page is not stored and `--prune` keeps this feed's "
+                    "stories. If the feed has moved, give its new URL"
+                )
             else:
                 article = self._page_article(response)
         except FetchError as e:
@@ -421,15 +777,48 @@ class WebReader:
         if kind == "feed":
             done[key] = ("ok", "")
             log.info("%s: feed with %d entries", given, len(entries))
+            if damage:
+                yield ReadError(
+                    given,
+                    f"the feed is damaged ({damage}); read the {len(entries)} entries that "
+                    "could be recovered, and `--prune` keeps every story of this feed until it "
+                    "reads cleanly. Ask the site to fix its feed",
+                )
+            else:
+                self._note_feed_length(given, len(entries), known)
             for entry in entries:
-                yield from self._read_entry(entry, given, done, local)
+                yield from self._read_entry(entry, given, done, trusted)
         else:
             done[key] = ("ok", article.id)
             article.path = given
+            self._open_cache.put_source(given, "page", 1, None)
             yield article
 
+    def _note_feed_length(self, feed: str, n: int, known: tuple | None) -> None:
+        """Remember how many entries a clean read of `feed` listed. A feed that suddenly lists
+        far fewer (under half, and at least SHRINK_MIN fewer) is reported, and `--prune` keeps
+        the stories it no longer lists; if it is still that short SHRINK_GRACE_DAYS later, that
+        is taken as its new length."""
+        reference = known[1] if known is not None and known[0] == "feed" else 0
+        since = known[2] if known is not None else None
+        if not (n * 2 < reference and reference - n >= SHRINK_MIN):
+            self._open_cache.put_source(feed, "feed", n, None)
+            return
+        now = time.time()
+        since = since or now
+        if now - since >= SHRINK_GRACE_DAYS * 86400:
+            self._open_cache.put_source(feed, "feed", n, None)
+            return
+        self._open_cache.put_source(feed, "feed", reference, since)
+        self.kept.add(feed)
+        self.warnings.append(
+            f"{feed}: the feed lists {n} entries where it listed {reference}; `--prune` keeps "
+            f"the stories it no longer lists (for {SHRINK_GRACE_DAYS:g} days, after which the "
+            "shorter feed is taken as it is)"
+        )
+
     def _read_entry(
-        self, entry: _Entry, feed: str, done: dict, local: bool
+        self, entry: _Entry, feed: str, done: dict, trusted: Origin
     ) -> Iterator[Article | ReadError]:
         # Errors carry the feed as path, so that `--prune` keeps what this feed still lists
         # (the ingestor spares articles whose source failed), and name the entry in the reason.
@@ -448,7 +837,7 @@ class WebReader:
         article = self._cached_entry(entry)
         if article is None:
             try:
-                response = self._fetch(entry.link, local, linked=True)
+                response = self._fetch(entry.link, trusted)
                 article = self._page_article(response)
             except FetchError as e:
                 done[key] = ("error", str(e))
@@ -474,9 +863,11 @@ class WebReader:
 
     # ---- feeds and pages
 
-    def _feed_entries(self, response: _Response) -> list[_Entry]:
+    def _feed_entries(self, response: _Response) -> tuple[list[_Entry], str]:
+        """The feed's entries, and what is wrong with it when it is malformed but some entries
+        could be recovered ("" when it is clean)."""
         if response.cached:
-            return response.cached["entries"]
+            return response.cached["entries"], ""
         import feedparser  # imported late: only feeds need it
 
         # A stream, never bytes or str: feedparser opens a str that looks like a URL or a file
@@ -493,16 +884,12 @@ class WebReader:
                 f"not a valid RSS or Atom feed ({_bozo_reason(parsed.bozo_exception)}); "
                 "check the URL, or ask the site to fix its feed"
             )
-        if parsed.bozo:
-            log.warning(
-                "%s: feed is malformed (%s); reading the %d entries that could be recovered",
-                response.url,
-                _bozo_reason(parsed.bozo_exception),
-                len(parsed.entries),
-            )
         entries = [_entry(e, response.url) for e in parsed.entries]
+        if parsed.bozo:
+            # Not kept: a 304 must not later stand for this partial list as if it were whole.
+            return entries, _bozo_reason(parsed.bozo_exception)
         self._store(response, "feed", [asdict(e) for e in entries])
-        return entries
+        return entries, ""
 
     def _page_article(self, response: _Response) -> Article:
         if response.cached:
@@ -521,19 +908,17 @@ class WebReader:
 
     # ---- HTTP
 
-    def _fetch(self, url: str, local: bool, linked: bool = False) -> _Response:
+    def _fetch(self, url: str, trusted: Origin) -> _Response:
         """GET `url` following at most `web_max_redirects` checked redirects, within one
         `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms.
-        Unless `local`, neither a linked `url` nor a redirect may go to a non-public address."""
+        Only the `trusted` origin (the user's URL) may be at a non-public address."""
         s = self.settings
         budget = s.web_timeout  # network time left; waiting for politeness does not count
         chain = [_without_fragment(url)]  # exact URLs: /a?utm_source=x -> /a is no loop
         current = url
         while True:
-            if not local and (linked or len(chain) > 1):
-                self._refuse_private(current)
             if s.web_respect_robots:
-                self._check_robots(current, local)
+                self._check_robots(current, trusted)
             cached = _usable(self._open_cache.get(current))
             headers = {"Accept": ACCEPT}
             if cached and cached["etag"]:
@@ -543,7 +928,7 @@ class WebReader:
             self._wait_for_host(current)
             started = time.monotonic()
             try:
-                response, location = self._request(current, headers, started + budget)
+                response, location = self._request(current, trusted, headers, started + budget)
             finally:
                 self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
                 budget -= time.monotonic() - started
@@ -573,28 +958,53 @@ class WebReader:
                 )
             current = target
 
-    @staticmethod
-    def _refuse_private(url: str) -> None:
-        address = private_address(url)
-        if address is not None:
-            raise FetchError(
-                f"{urlsplit(url).hostname} is a local or private address ({address}); a public "
-                "feed or page may not lead into this network. Give that URL yourself, or set "
-                "RAG_WEB_ALLOW_PRIVATE=true if you trust the feed"
-            )
+    def _admit(self, url: str, trusted: Origin) -> None:
+        """Resolve `url`'s host (once a run: no DNS rebinding between two requests), refuse a
+        non-public address unless `url` is on the `trusted` origin or RAG_WEB_ALLOW_PRIVATE is
+        set, and pin the host to the addresses checked: connections go there and nowhere else."""
+        host = _host(url)
+        addresses = self._resolved.get(host)
+        if addresses is None:
+            addresses = resolve_host(host)
+            if not addresses:
+                raise FetchError(f"cannot resolve {host!r}; check the address and your network")
+            self._resolved[host] = addresses
+        if not (self.settings.web_allow_private or _origin_key(url) == trusted):
+            private = next((a for a in addresses if not is_public(a)), None)
+            if private is not None:
+                raise FetchError(
+                    f"{urlsplit(url).hostname} is a local or private address ({private}); only a "
+                    "URL you give yourself may be local, not one a feed or a redirect leads to. "
+                    "Give that URL yourself, or set RAG_WEB_ALLOW_PRIVATE=true if you trust "
+                    "the feed"
+                )
+        self._net.pins[host] = addresses
 
     def _request(
-        self, url: str, headers: dict[str, str], deadline: float, limit: int | None = None
+        self,
+        url: str,
+        trusted: Origin,
+        headers: dict[str, str],
+        deadline: float,
+        limit: int | None = None,
     ) -> tuple[_Response, str | None]:
         """One request: the response (body only for 2xx) and the redirect target, if any.
-        With `limit`, a longer body is cut there instead of refused (robots.txt)."""
+        With `limit`, a longer body is cut there instead of refused (robots.txt).
+        Nothing of it outlives `deadline`: every socket operation is given only the time left,
+        and a watchdog cuts the connection should one still be waiting (a TLS handshake is
+        several reads)."""
         assert self._client is not None
+        self._admit(url, trusted)
         left = deadline - time.monotonic()
         if left <= 0:
             raise FetchError(self._timeout_reason())
         started = time.monotonic()
         received = 0
         status = 0
+        self._net.deadline = deadline
+        watchdog = threading.Timer(left + WATCHDOG_GRACE, self._net.cut)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with self._client.stream("GET", url, headers=headers, timeout=left) as r:
                 status = r.status_code
@@ -613,8 +1023,14 @@ class WebReader:
                 declared = r.headers.get("content-length", "")
                 if limit is None and declared.isdigit() and int(declared) > max_bytes:
                     raise FetchError(_size_reason(int(declared), max_bytes, self.settings))
+                encodings = _content_encodings(r.headers.get("content-encoding", ""))
                 chunks: list[bytes] = []
-                for chunk in r.iter_bytes(STREAM_CHUNK):  # decompressed: limits the real size
+                # Decoded here, a step at a time, so the limit applies to what a small
+                # compressed bomb expands to, before it is in memory (httpx decodes each
+                # network read whole).
+                for chunk in _decoded(r.iter_raw(), encodings):
+                    if time.monotonic() > deadline:  # a server dripping bytes slowly
+                        raise FetchError(self._timeout_reason())
                     received += len(chunk)
                     if received > max_bytes:
                         if limit is not None:
@@ -622,8 +1038,6 @@ class WebReader:
                             break
                         raise FetchError(_size_reason(received, max_bytes, self.settings, True))
                     chunks.append(chunk)
-                    if time.monotonic() > deadline:  # a server dripping bytes slowly
-                        raise FetchError(self._timeout_reason())
                 body = b"".join(chunks)
                 etag, modified = r.headers.get("etag"), r.headers.get("last-modified")
                 return _Response(url, status, ctype, body, etag, modified), None
@@ -632,9 +1046,15 @@ class WebReader:
             raise
         except httpx.TimeoutException:
             raise FetchError(self._timeout_reason()) from None
+        except httpx.InvalidURL as e:  # not an HTTPError
+            raise FetchError(f"not a valid http(s) URL ({e})") from None
         except httpx.HTTPError as e:
+            if time.monotonic() >= deadline:  # the watchdog cut the connection
+                raise FetchError(self._timeout_reason()) from None
             raise FetchError(_transport_reason(e)) from None
         finally:
+            watchdog.cancel()
+            self._net.deadline = math.inf
             log.info(
                 "GET %s -> %s, %s, %d ms",
                 url,
@@ -666,10 +1086,10 @@ class WebReader:
 
     # ---- robots.txt
 
-    def _check_robots(self, url: str, local: bool) -> None:
+    def _check_robots(self, url: str, trusted: Origin) -> None:
         origin = _origin(url)
         if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin, local)
+            self._robots[origin] = self._load_robots(origin, trusted)
         rules, unreachable = self._robots[origin]
         if rules is None:
             raise FetchError(
@@ -683,7 +1103,7 @@ class WebReader:
             )
 
     def _load_robots(
-        self, origin: str, local: bool
+        self, origin: str, trusted: Origin
     ) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
         """Rules for `origin`: from the cache when under a day old, else fetched."""
         key = f"{origin}/robots.txt"
@@ -697,7 +1117,7 @@ class WebReader:
             text = cached["value"]["text"]
         else:
             try:
-                response = self._robots_response(key, local)
+                response = self._robots_response(key, trusted)
             except FetchError as e:
                 if 400 <= e.status < 500:  # RFC 9309 2.3.1.3: "unavailable" means no rules
                     text = ""
@@ -710,7 +1130,7 @@ class WebReader:
         rules.parse(text.splitlines())
         return rules, ""
 
-    def _robots_response(self, url: str, local: bool) -> _Response:
+    def _robots_response(self, url: str, trusted: Origin) -> _Response:
         # RFC 9309 2.3.1.2: follow at least five redirects; the body is cut at the parse limit.
         deadline = time.monotonic() + self.settings.web_timeout
         current = url
@@ -718,7 +1138,11 @@ class WebReader:
             self._wait_for_host(current)
             try:
                 response, location = self._request(
-                    current, {"Accept": "text/plain, */*;q=0.5"}, deadline, limit=ROBOTS_MAX_BYTES
+                    current,
+                    trusted,
+                    {"Accept": "text/plain, */*;q=0.5"},
+                    deadline,
+                    limit=ROBOTS_MAX_BYTES,
                 )
             finally:
                 self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
@@ -727,8 +1151,6 @@ class WebReader:
             current = urljoin(current, location)
             if _scheme(current) not in HTTP_SCHEMES:
                 raise FetchError(f"robots.txt redirected to {current[:200]}")
-            if not local:
-                self._refuse_private(current)
         raise FetchError("robots.txt redirected too often")
 
 
@@ -910,10 +1332,10 @@ def _extract(html: str, url: str) -> Article:
     canonical = url
     if doc.url:
         claimed = urljoin(url, doc.url)
-        if _scheme(claimed) in HTTP_SCHEMES and _same_site(claimed, url):
+        if _scheme(claimed) in HTTP_SCHEMES and _same_origin(claimed, url):
             canonical = claimed
         else:
-            log.debug("%s: canonical link %s is on another site; not used", url, claimed)
+            log.debug("%s: canonical link %s is on another origin; not used", url, claimed)
     canonical = canonical_url(canonical)
     authors = [a.strip() for a in re.split(r"[;,]", doc.author or "") if a.strip()]
     return Article(
@@ -972,15 +1394,15 @@ def _entry(e: dict, feed_url: str) -> _Entry:
 
 
 def _with_entry(article: Article, entry: _Entry, feed: str) -> Article:
-    """The page's article with the feed's word on title, date and authors: the publisher wrote
-    those as data for syndication, where a page's are found by heuristics."""
+    """The page's article, with the feed filling only the title, date and authors the page
+    lacks: any feed may list any URL, and must not retitle or redate another site's story."""
     return Article(
         id=article.id,
         text=article.text,
-        title=entry.title or article.title,
+        title=article.title or entry.title,
         source=article.source,
         url=article.url,
-        date=entry.date or article.date,
-        authors=entry.authors or article.authors,
+        date=article.date or entry.date,
+        authors=article.authors or entry.authors,
         path=feed,
     )
