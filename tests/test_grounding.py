@@ -161,3 +161,59 @@ def test_a_sentence_cites_the_passage_that_holds_most_of_it():
         "The board will implement the plan for the ceasefire.", [partial, fuller]
     )
     assert replaced == 0 and [c.doc_id for c in citations] == ["c"]
+
+
+# A claim is supported only when one sentence of the passage says it: its names, numbers and
+# the words that link them, linked the same way. Word overlap alone is not support.
+BRIDGE = (
+    "Ilka Brand, the engineer who designed the Velm bridge, said the span would reopen in May. "
+    "Mayor Tomas Veld thanked engineer Ilka Brand for the repairs on Friday. "
+    "The storm killed 3 people and injured 12 in Orlen. "
+    "The railings were repainted red and white by the council's workers. "
+    "Ruth Amsel, who chairs the Velmora council, approved the budget."
+)
+
+
+def _grounds(claim: str, passage: str = BRIDGE) -> bool:
+    _, _, replaced = Grounder().ground(claim, [_p(passage)])
+    return replaced == 0
+
+
+def test_a_name_given_a_role_the_passage_gives_no_one_is_not_supported():
+    assert not _grounds("The mayor of Velmora is Ilka Brand [1].", BRIDGE.replace("Mayor ", ""))
+    assert not _grounds("The mayor of Velmora is Ilka Brand [1].")
+
+
+def test_a_statement_the_passage_does_not_make_is_not_supported():
+    assert not _grounds(
+        "The railings were repainted red and white by Ruth Amsel, the council's new master [1]."
+    )
+
+
+def test_names_swapped_within_one_sentence_are_not_supported():
+    assert not _grounds("Mayor Ilka Brand thanked engineer Tomas Veld for the repairs [1].")
+    assert not _grounds("Engineer Tomas Veld thanked mayor Ilka Brand for the repairs [1].")
+
+
+def test_a_name_taken_from_another_sentence_is_not_supported():
+    assert not _grounds("Ruth Amsel designed the Velm bridge [1].")
+    assert not _grounds("Tomas Veld approved the budget [1].")
+
+
+def test_a_number_moved_to_another_relation_is_not_supported():
+    assert not _grounds("The storm killed 12 people in Orlen [1].")
+    assert not _grounds("The storm injured 3 people in Orlen [1].")
+
+
+def test_restatements_of_one_sentence_are_still_supported():
+    for claim in (
+        "Ilka Brand is the engineer who designed the Velm bridge [1].",
+        "Ilka Brand said the span would reopen in May [1].",
+        "Tomas Veld thanked Ilka Brand for the repairs [1].",
+        "The mayor, Tomas Veld, thanked Ilka Brand for the repairs [1].",
+        "The storm killed 3 people in Orlen [1].",
+        "The storm injured 12 in Orlen [1].",
+        "Ruth Amsel chairs the Velmora council [1].",
+        "The railings were repainted red and white [1].",
+    ):
+        assert _grounds(claim), claim
