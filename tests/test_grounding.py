@@ -217,3 +217,15 @@ def test_restatements_of_one_sentence_are_still_supported():
         "The railings were repainted red and white [1].",
     ):
         assert _grounds(claim), claim
+
+
+def test_who_said_it_is_part_of_the_claim():
+    passage = "Tomas Veld said Ilka Brand will reopen the bridge in May."
+    assert _grounds("Tomas Veld said Ilka Brand will reopen the bridge [1].", passage)
+    assert not _grounds("Ilka Brand said Tomas Veld will reopen the bridge [1].", passage)
+
+
+def test_an_aside_does_not_part_a_name_from_its_verb_nor_lend_its_name_to_it():
+    passage = "Ilka Brand, the engineer hired by Tomas Veld, closed the bridge on Friday."
+    assert _grounds("Ilka Brand closed the bridge on Friday [1].", passage)
+    assert not _grounds("Tomas Veld closed the bridge on Friday [1].", passage)
