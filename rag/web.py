@@ -958,14 +958,14 @@ class WebReader:
                 )
             current = target
 
-    def _admit(self, url: str, trusted: Origin) -> None:
+    def _admit(self, url: str, trusted: Origin, deadline: float) -> None:
         """Resolve `url`'s host (once a run: no DNS rebinding between two requests), refuse a
         non-public address unless `url` is on the `trusted` origin or RAG_WEB_ALLOW_PRIVATE is
         set, and pin the host to the addresses checked: connections go there and nowhere else."""
         host = _host(url)
         addresses = self._resolved.get(host)
         if addresses is None:
-            addresses = resolve_host(host)
+            addresses = self._resolve(host, deadline)
             if not addresses:
                 raise FetchError(f"cannot resolve {host!r}; check the address and your network")
             self._resolved[host] = addresses
@@ -979,6 +979,25 @@ class WebReader:
                     "the feed"
                 )
         self._net.pins[host] = addresses
+
+    def _resolve(self, host: str, deadline: float) -> list[Address]:
+        """resolve_host within the deadline: a lookup cannot be interrupted, so it runs in a
+        thread that is left to finish on its own when the deadline passes first."""
+        if numeric_host(host) is not None:
+            return resolve_host(host)
+        found: list[Address] = []
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                found.extend(resolve_host(host))
+            finally:
+                done.set()
+
+        threading.Thread(target=lookup, name="rag-web-lookup", daemon=True).start()
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            raise FetchError(self._timeout_reason())
+        return found
 
     def _request(
         self,
@@ -994,7 +1013,7 @@ class WebReader:
         and a watchdog cuts the connection should one still be waiting (a TLS handshake is
         several reads)."""
         assert self._client is not None
-        self._admit(url, trusted)
+        self._admit(url, trusted, deadline)
         left = deadline - time.monotonic()
         if left <= 0:
             raise FetchError(self._timeout_reason())

@@ -726,6 +726,24 @@ def test_the_watchdog_alone_ends_a_request_at_its_deadline(site, settings, tmp_p
     assert took < 1.5, took
 
 
+def test_a_slow_name_lookup_counts_against_the_deadline(site, settings, tmp_path, monkeypatch):
+    import ipaddress
+
+    import rag.web
+
+    def slow(host: str) -> list:
+        time.sleep(3)  # a resolver that does not answer
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(rag.web, "resolve_host", slow)
+    page = site.fixture("/news/library.html", "library.html").replace("127.0.0.1", "slow.example")
+    started = time.monotonic()
+    articles, errors = split(reader(settings, tmp_path).read([page]))
+    took = time.monotonic() - started
+    assert articles == [] and "within 0.5 s" in errors[0].reason
+    assert took < 1.5, took
+
+
 def _bomb(encoding: str, size: int = 50_000_000) -> bytes:
     """`size` bytes of zeros, compressed: a few kB that expand to `size`."""
     block = b"\0" * 1_000_000
