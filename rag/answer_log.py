@@ -68,6 +68,7 @@ _SCHEMA = (
     store TEXT NOT NULL DEFAULT '',
     collection TEXT NOT NULL DEFAULT '',
     truncated TEXT NOT NULL DEFAULT '{}',
+    extra TEXT NOT NULL DEFAULT '{}',
     verdict TEXT CHECK (verdict IN ('right', 'wrong')),
     correct_answer TEXT,
     feedback_time TEXT
@@ -82,7 +83,15 @@ _JSON_COLUMNS = (
     "signals",
     "timings",
     "truncated",
+    "extra",
 )
+# Answer.to_dict() keys kept in their own columns; any other (fields the Answer gains later,
+# such as corroboration) go to `extra`, so the log keeps up without a schema change.
+_COLUMN_KEYS = frozenset(
+    "question answer short_answer refused refusal_reason as_of citations timings "
+    "standalone_question retrieved signals".split()
+)
+MAX_EXTRA_CHARS = 50_000
 
 
 @dataclasses.dataclass
@@ -353,6 +362,11 @@ class AnswerLog:
             "store": settings.store_location if settings is not None else "",
             "collection": store or "",
         }
+        extra = {k: v for k, v in answer.to_dict().items() if k not in _COLUMN_KEYS}
+        if len(json.dumps(extra, ensure_ascii=False, default=str)) > MAX_EXTRA_CHARS:
+            cut["extra"] = len(json.dumps(extra, ensure_ascii=False, default=str))
+            extra = {}
+        row["extra"] = extra
         row["truncated"] = cut
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key], ensure_ascii=False, default=str)
@@ -489,7 +503,8 @@ class AnswerLog:
         evidence: list[str] = []
         wanted = [normalize(a) for a in answers]
         for c in entry["citations"]:
-            if c["doc_id"] not in evidence and any(w and w in normalize(c["text"]) for w in wanted):
+            words = f" {normalize(c['text'])} "
+            if c["doc_id"] not in evidence and any(w and f" {w} " in words for w in wanted):
                 evidence.append(c["doc_id"])
         # A follow-up in a chat ("and who replaced him?") is only a question once rewritten.
         question = entry["standalone_question"] or entry["question"]

@@ -172,7 +172,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="one JSON object per answer, a line each: id, time, question, as_of, filters, "
         "short_answer, answer, refused, refusal_reason, citations (n, doc_id, title, source, "
         "url, date, start, end, text), signals, timings, model, store, collection, truncated, "
-        "feedback (verdict, answer, time)",
+        "extra (newer answer fields), feedback (verdict, answer, time)",
     )
     p.set_defaults(func=cmd_logs)
     logs = p.add_subparsers(dest="logs_command", metavar="show|export-gold")

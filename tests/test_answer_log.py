@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import subprocess
@@ -128,6 +129,18 @@ def test_a_refusal_is_kept_with_its_reason(book, settings):
     e = book.get(book.record(answer(refused=True), settings=settings) or 0)
     assert e is not None and e["refused"] and e["short_answer"] is None
     assert e["refusal_reason"] == "no passage is relevant enough"
+
+
+def test_fields_an_answer_gains_later_are_kept_too(book):
+    class Later(Answer):
+        def to_dict(self) -> dict:
+            return {**super().to_dict(), "corroboration": {"sources": 2, "citations": [1, 2]}}
+
+    a = answer()
+    later = Later(**{f.name: getattr(a, f.name) for f in dataclasses.fields(a)})
+    e = book.get(book.record(later) or 0)
+    assert e is not None and e["extra"]["corroboration"] == {"sources": 2, "citations": [1, 2]}
+    assert "question" not in e["extra"] and "citations" not in e["extra"]
 
 
 def test_logging_off_writes_nothing(settings):
@@ -345,6 +358,13 @@ def test_feedback_and_export_gold_round_trip_through_the_gold_loader(book, tmp_p
     assert b.answers == ["12 million kroner"] and b.evidence == ["fjord/bridge"]
     for q in ("How long is the Skarholt bridge?", "Who designed the bridge lamps?"):
         assert items[q].answers == [] and not items[q].answerable and items[q].evidence == []
+
+
+def test_evidence_is_a_cited_article_holding_the_whole_answer_not_part_of_a_word(book, tmp_path):
+    book.feedback(book.record(answer()) or 0, right=False, answer="Skar")  # in "Skarholt" only
+    book.export_gold(tmp_path / "g.jsonl")
+    [item] = load_gold(tmp_path / "g.jsonl")
+    assert item.answers == ["Skar"] and item.evidence == []
 
 
 def test_a_follow_up_becomes_gold_as_its_standalone_question(book, tmp_path):
