@@ -68,6 +68,8 @@ class Watcher:
         log.info("watch run %d: %s", self.runs, summary(report))
         for err in report.errors:
             log.warning("  %s", err)
+        for note in report.warnings:  # e.g. a feed that suddenly lists far fewer entries
+            log.warning("  warning: %s", note)
         if self.on_report is not None:
             self.on_report(report)
         return report

@@ -50,3 +50,18 @@ def test_watch_ingests_what_is_new_each_run_at_low_priority(tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert f"1 added, 0 updated, {n} unchanged, 0 removed, 0 failed" in out, out
+
+
+def test_a_watch_run_logs_its_warnings(caplog):
+    """A feed that suddenly lists far fewer entries is a warning of the run, not an error:
+    `rag watch` must still say so."""
+    from rag.ingest import IngestReport
+    from rag.watch import Watcher
+
+    class Ingestor:
+        def run(self, sources, progress=False):
+            return IngestReport(warnings=["http://127.0.0.1:1/feed.xml: the feed lists 3 entries"])
+
+    with caplog.at_level("WARNING", logger="rag.watch"):
+        Watcher(Ingestor(), ["http://127.0.0.1:1/feed.xml"], every=60).run_once()
+    assert "the feed lists 3 entries" in caplog.text
