@@ -118,17 +118,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     """`rag status --verify/--repair`: check every chunk, and rewrite what is damaged."""
-    from rag.components import build
-    from rag.integrity import repair, verify
-    from rag.keyword import KeywordIndex
+    from rag.status import verify_store
 
-    settings = _settings(args)
-    parts = build(settings)
-    keyword = KeywordIndex(parts.store, settings.keyword_dir)
-    report = verify(parts.store, keyword)
-    fixed = None
-    if args.repair and not report.ok:
-        fixed = repair(parts.store, parts.embed, settings.data_dir, keyword, report)
+    report, fixed = verify_store(
+        _settings(args), repair=args.repair, notify=lambda m: print(m, file=sys.stderr)
+    )
     final = fixed.after if fixed and fixed.after else report
     if args.json:
         _print_json({"verify": report.to_dict(), "repair": fixed.to_dict() if fixed else None})
@@ -144,15 +138,24 @@ def _verify(args: argparse.Namespace) -> int:
             if items:
                 more = " …" if len(items) > 5 else ""
                 print(f"  {len(items)} {what}: {', '.join(items[:5])}{more}")
+        for damage in report.keyword_damage:
+            print(f"  keyword index damaged: {damage}")
         if report.ok:
             print("The store is consistent.")
         elif fixed is None:
-            print("Run `rag status --repair` to rewrite the damaged articles.")
+            print(
+                "Run `rag status --repair` to rewrite the damaged articles"
+                + (" and rebuild the keyword index." if report.keyword_damage else ".")
+            )
         else:
+            keyword = (
+                "the keyword index built again"
+                if fixed.keyword_rebuilt
+                else f"{fixed.keyword_fixed} re-read into the keyword index"
+            )
             print(
                 f"Repaired: {len(fixed.rewritten)} articles rewritten, {len(fixed.removed)} "
-                f"removed (run `rag ingest` again to re-add them), {fixed.keyword_fixed} "
-                "re-read into the keyword index."
+                f"removed (run `rag ingest` again to re-add them), {keyword}."
             )
             print("The store is consistent." if final.ok else "Some damage remains; see above.")
     return 0 if final.ok else 1

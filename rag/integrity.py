@@ -4,13 +4,22 @@ What can go wrong: writers that were not serialised (two PersistentClients writi
 a crash between an article's chunks, or a derived index that missed a change. `verify` finds
 
 - chunks whose embedding cannot be read ("Error getting embedding"),
-- chunks that a query with their own vector does not find (a damaged vector index),
+- chunks that no search can find by their own vector (a damaged vector index),
 - articles that are incomplete: body chunks without their marker, or a marker whose article
   lacks some of its chunks,
-- articles the keyword index holds differently from the store,
+- a keyword index whose files are missing, unreadable or hold other chunks than its bookkeeping,
+- articles the keyword index holds differently from the store (fingerprint or chunk ids),
 
 and `repair` rewrites only the articles concerned: re-embedded from their stored text when it
-is all there, removed (so the next `rag ingest` adds them again) when it is not.
+is all there, removed (so the next `rag ingest` adds them again) when it is not; a damaged
+keyword index is built again.
+
+Exactness. Chroma's vector search is approximate (HNSW, ef 100), and identical texts share a
+vector, so a chunk's own vector may return other chunks first: a miss of the first, top-5 query
+is confirmed by a query allowed only the chunk's own id, which hnswlib answers by walking every
+node reachable in the graph. Only a chunk that walk cannot reach (or that is not in the vector
+index at all) is reported. Verify must also not run beside a writer: a half-done write looks like
+damage. `rag status --verify` holds the ingestion lock for that (rag/status.py).
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # chunks read or queried per request
 NEIGHBOURS = 5  # identical texts share a vector, so a chunk may tie with a few others
+WIDER = 100  # a second, cheaper look for the misses before the exact one
+SAME = 1e-4  # cosine distance under which two vectors are the same one
 
 
 @dataclass
@@ -42,6 +53,7 @@ class IntegrityReport:
     unfindable: list[str] = field(default_factory=list)  # chunk ids
     incomplete: dict[str, str] = field(default_factory=dict)  # article id -> what is wrong
     keyword_out_of_step: list[str] = field(default_factory=list)  # article ids
+    keyword_damage: list[str] = field(default_factory=list)  # what is wrong with its files
     vectors_checked: bool = True
 
     @property
@@ -51,6 +63,7 @@ class IntegrityReport:
             or self.unfindable
             or self.incomplete
             or self.keyword_out_of_step
+            or self.keyword_damage
         )
 
     def damaged_articles(self) -> set[str]:
@@ -67,6 +80,7 @@ class RepairReport:
     rewritten: list[str] = field(default_factory=list)  # re-embedded from their stored text
     removed: list[str] = field(default_factory=list)  # text incomplete: `rag ingest` re-adds
     keyword_fixed: int = 0  # articles re-read into the keyword index
+    keyword_rebuilt: bool = False  # the keyword index was damaged and built again
     after: IntegrityReport | None = None
 
     def to_dict(self) -> dict:
@@ -81,12 +95,14 @@ def verify(
     """Read the whole store once (and query it once per chunk when `check_vectors`)."""
     report = IntegrityReport(vectors_checked=check_vectors)
     per_doc: dict[str, list[int]] = defaultdict(list)
+    chunks: dict[str, set[str]] = defaultdict(set)
     markers: dict[str, int] = {}
     ids: list[str] = []
     for page in store._pages(None, ["metadatas"]):
         for cid, meta in zip(page["ids"], page["metadatas"], strict=True):
             ids.append(cid)
             per_doc[meta["doc_id"]].append(int(meta.get("chunk_index", -1)))
+            chunks[meta["doc_id"]].add(cid)
             if meta.get("chunk_index") == 0:
                 markers[meta["doc_id"]] = int(meta.get("n_chunks", 0))
     report.chunks = len(ids)
@@ -102,12 +118,27 @@ def verify(
         for i in range(0, len(ids), BATCH):
             _check_vectors(store, ids[i : i + BATCH], report)
     if keyword is not None:
-        indexed = {d: a.fingerprint for d, a in store.indexed().items()}
-        held = keyword.articles()
-        report.keyword_out_of_step = sorted(
-            d for d in set(indexed) | set(held) if indexed.get(d) != held.get(d)
-        )
+        _check_keyword(store, keyword, chunks, report)
     return report
+
+
+def _check_keyword(
+    store: ArticleStore,
+    keyword: KeywordIndex,
+    chunks: dict[str, set[str]],
+    report: IntegrityReport,
+) -> None:
+    """The keyword index against the store: its files first, then article by article."""
+    report.keyword_damage = keyword.check()
+    if report.keyword_damage:
+        return  # reading it now would rebuild it; repair does
+    indexed = {d: a.fingerprint for d, a in store.indexed().items()}
+    held, held_chunks = keyword.articles(), keyword.chunk_ids()
+    report.keyword_out_of_step = sorted(
+        d
+        for d in set(indexed) | set(held)
+        if indexed.get(d) != held.get(d) or (d in indexed and chunks[d] != held_chunks.get(d))
+    )
 
 
 def _embeddings(store: ArticleStore, ids: list[str], report: IntegrityReport) -> dict[str, list]:
@@ -134,14 +165,36 @@ def _check_vectors(store: ArticleStore, ids: list[str], report: IntegrityReport)
     vecs = _embeddings(store, ids, report)
     if not vecs:
         return
-    n = min(NEIGHBOURS, max(1, report.chunks))
+    missed = _misses(store, vecs, min(NEIGHBOURS, max(1, report.chunks)))
+    missed = _misses(store, {c: vecs[c] for c in missed}, min(WIDER, max(1, report.chunks)))
+    report.unfindable += [c for c in missed if not _reachable(store, c, vecs[c])]
+
+
+def _misses(store: ArticleStore, vecs: dict[str, list], n: int) -> list[str]:
+    """The chunks a top-n query with their own vector does not return."""
+    if not vecs:
+        return []
     try:
-        res = store._collection.query(query_embeddings=list(vecs.values()), n_results=n)
-        hits = res["ids"]
+        hits = store._collection.query(
+            query_embeddings=list(vecs.values()), n_results=n, include=[]
+        )["ids"]
     except Exception as e:
         log.warning("vector search failed for %d chunks: %s", len(vecs), e)
         hits = [[] for _ in vecs]
-    report.unfindable += [cid for cid, found in zip(vecs, hits, strict=True) if cid not in found]
+    return [cid for cid, found in zip(vecs, hits, strict=True) if cid not in found]
+
+
+def _reachable(store: ArticleStore, cid: str, vec: list) -> bool:
+    """Exact: a query allowed only this id makes hnswlib visit every node it can reach."""
+    try:
+        got = store._collection.query(
+            query_embeddings=[vec], ids=[cid], n_results=1, include=["distances"]
+        )
+    except Exception as e:  # not in the vector index at all ("Error finding id")
+        log.warning("chunk %s: exact vector search failed: %s", cid, e)
+        return False
+    ids, dists = got["ids"][0], (got["distances"] or [[]])[0]
+    return ids == [cid] and bool(dists) and dists[0] <= SAME
 
 
 def repair(
@@ -185,7 +238,10 @@ def repair(
                     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
                     vectors = embed.get_text_embedding_batch(texts)
                     write_articles(store, nodes, vectors)
-    if keyword is not None:
+    if keyword is not None and report.keyword_damage:
+        keyword.rebuild()  # rewritten articles included: it reads the store as it is now
+        out.keyword_rebuilt = True
+    elif keyword is not None:
         stale = set(report.keyword_out_of_step) - set(damaged)
         out.keyword_fixed = keyword.repair(sorted(stale))
     out.after = verify(store, keyword, check_vectors=report.vectors_checked)

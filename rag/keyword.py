@@ -16,14 +16,21 @@ last change it applied, and on a search (at most every store.CHECK_SECONDS) re-r
 articles changed since. Processes sharing a data dir share the file; SQLite serialises their
 updates, and the first one to apply a change does it for all. A missing index, one built for
 another store, or one of an older format is built once from the whole store.
+
+The index is derived data, so damage to it is never fatal: files that cannot be opened or read,
+or that lost documents (deleted segment files, a deleted folder), are found when a process opens
+the index or a search fails, logged as a warning, and the index is built again from the store.
+`check()` reports such damage without repairing it (`rag status --verify`); `rebuild()` starts
+from empty files (`rag status --repair`).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +43,9 @@ log = logging.getLogger(__name__)
 FORMAT = "tantivy-1"  # bump when the schema or tokenization changes: the index is rebuilt
 BUILD_BATCH = 2000  # chunks tokenized and inserted together in a full build
 WRITER_HEAP = 64_000_000  # bytes Tantivy buffers before flushing a segment
+# Tantivy reports unreadable files as ValueError, and some corrupt ones as a Rust panic, which
+# pyo3 raises as a BaseException; these are the only BaseExceptions that are not damage.
+_NOT_DAMAGE = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,7 +107,7 @@ class KeywordIndex:
         self.path = self.folder / "state.sqlite3"
         self.terms_dir = self.folder / "tantivy"
         self._local = threading.local()
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
         self._schema = _schema()
         self._index: Any = None  # opened on first use
         self._open_lock = threading.Lock()
@@ -127,6 +137,57 @@ class KeywordIndex:
                 self._index = tantivy.Index(self._schema, path=str(self.terms_dir), reuse=True)
             return self._index
 
+    def _open_checked(self, conn: sqlite3.Connection) -> None:
+        """Open the Tantivy files (caller holds the SQLite write lock); files that cannot be
+        read, or that lost documents, are replaced by empty ones and rebuilt by `_update`."""
+        built = self._state(conn).get("format") == FORMAT
+        problem = None
+        try:
+            if built and not (self.terms_dir / "meta.json").exists():
+                problem = "its files are missing"
+            else:
+                n, held = self._tantivy().searcher().num_docs, self._held(conn)
+                if built and n != held:
+                    problem = f"it holds {n} chunks where its bookkeeping holds {held}"
+        except BaseException as e:
+            if isinstance(e, _NOT_DAMAGE):
+                raise
+            problem = f"it cannot be read ({e})"
+        if problem:
+            self._warn_rebuild(problem)
+            self._empty_files()
+            conn.execute("DELETE FROM state WHERE key = 'format'")  # `_update` rebuilds
+
+    def _warn_rebuild(self, reason: str) -> None:
+        log.warning("keyword index at %s: %s; rebuilding it from the store", self.folder, reason)
+
+    def _empty_files(self) -> None:
+        """Replace the Tantivy files with an empty index (caller holds the SQLite write lock)."""
+        with self._open_lock:
+            self._index = None
+            shutil.rmtree(self.terms_dir, ignore_errors=True)
+        self._tantivy()
+
+    def _held(self, conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    @contextmanager
+    def _updating(self, check: bool = True) -> Iterator[sqlite3.Connection]:
+        """The SQLite write lock (one updater at a time, across processes too), with the Tantivy
+        files opened and checked under it; afterwards, a reload shows what was committed."""
+        with self._sync_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if check and self._index is None:
+                    self._open_checked(conn)
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._tantivy().reload()  # see what this or another process committed
+
     @contextmanager
     def _writer(self):
         """Tantivy's one writer; callers hold the SQLite write lock, so one process at a time."""
@@ -146,20 +207,13 @@ class KeywordIndex:
     def ensure_fresh(self) -> int:
         """Apply the store's changes since the last update; returns how many articles changed."""
         head = self.store.refresh()
-        if head == self._in_step_with:
+        if head == self._in_step_with and self._index is not None:
             return 0
         with self._sync_lock:
-            if head == self._in_step_with:
+            if head == self._in_step_with and self._index is not None:
                 return 0
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")  # one updater at a time, across processes too
-            try:
+            with self._updating() as conn:
                 n, in_step = self._update(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._tantivy().reload()  # see what this or another process committed
             if in_step:
                 self._in_step_with = head
             return n
@@ -208,7 +262,7 @@ class KeywordIndex:
             self._drop_incomplete(conn, writer)
         for key, value in (("format", FORMAT), ("log_id", log_id), ("cursor", str(cursor))):
             conn.execute("REPLACE INTO state VALUES (?, ?)", (key, value))
-        n = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        n = self._held(conn)
         log.info("keyword index built: %d chunks", n)
         return n
 
@@ -273,35 +327,23 @@ class KeywordIndex:
             writer.delete_documents_by_term("doc_id", doc_id)
         conn.execute(f"DELETE FROM chunks WHERE {where}", args)
 
-    def rebuild(self) -> int:
-        """Build the whole index again from the store (repair); returns the chunk count."""
-        with self._sync_lock:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                n = self._rebuild(conn, self.store.log_id())
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._tantivy().reload()
-            self._in_step_with = -2
-            return n
+    def rebuild(self, reason: str = "") -> int:
+        """Build the whole index again from the store, from empty files (repair, or `reason`
+        found at run time, which is logged); returns the chunk count."""
+        if reason:
+            self._warn_rebuild(reason)
+        with self._updating(check=False) as conn:
+            self._empty_files()
+            n = self._rebuild(conn, self.store.log_id())
+        self._in_step_with = -2
+        return n
 
     def repair(self, doc_ids: list[str]) -> int:
         """Re-read these articles from the store (integrity repair); returns how many."""
         if not doc_ids:
             return 0
-        with self._sync_lock:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._replace_articles(conn, doc_ids)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._tantivy().reload()
+        with self._updating() as conn:
+            self._replace_articles(conn, doc_ids)
         return len(doc_ids)
 
     # Introspection (integrity checks) -------------------------------------------------------
@@ -311,10 +353,56 @@ class KeywordIndex:
         return dict(self._conn().execute("SELECT doc_id, fingerprint FROM docs").fetchall())
 
     def chunk_count(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return self._held(self._conn())
 
     def cursor(self) -> int:
         return int(self._state(self._conn()).get("cursor", "-1"))
+
+    def chunk_ids(self) -> dict[str, set[str]]:
+        """Article id -> ids of the chunks the index holds for it."""
+        self.ensure_fresh()
+        out: dict[str, set[str]] = {}
+        for cid, doc_id in self._conn().execute("SELECT chunk_id, doc_id FROM chunks"):
+            out.setdefault(doc_id, set()).add(cid)
+        return out
+
+    def check(self) -> list[str]:
+        """What is wrong with the Tantivy files, found without changing anything: [] when they
+        are sound, or not built yet (the first search builds them). Reads every document's id
+        and one term's postings, with the SQLite write lock held so no update is half-done."""
+        import tantivy
+
+        with self._sync_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._state(conn).get("format") != FORMAT:
+                    return []
+                held = {r[0] for r in conn.execute("SELECT chunk_id FROM chunks")}
+                if not (self.terms_dir / "meta.json").exists():
+                    return [f"the Tantivy files are missing from {self.terms_dir}"]
+                try:
+                    searcher = tantivy.Index.open(str(self.terms_dir)).searcher()
+                    n = searcher.num_docs
+                    every = searcher.search(tantivy.Query.all_query(), max(n, 1))
+                    addrs = [a for _, a in every.hits]
+                    ids = [searcher.doc(a)["chunk_id"][0] for a in addrs]
+                    searcher.fast_field_values("date_num", addrs)
+                    body = tantivy.Query.term_query(self._schema, "body", "news")
+                    searcher.search(body, 1)
+                except BaseException as e:
+                    if isinstance(e, _NOT_DAMAGE):
+                        raise
+                    return [f"the Tantivy index in {self.terms_dir} cannot be read ({e})"]
+            finally:
+                conn.execute("ROLLBACK")
+        if n != len(held) or set(ids) != held:
+            lost, extra = len(held - set(ids)), len(set(ids) - held)
+            return [
+                f"the Tantivy index holds {n} chunks where its bookkeeping holds {len(held)} "
+                f"({lost} missing, {extra} unknown)"
+            ]
+        return []
 
     # Searching ----------------------------------------------------------------------------
     def search(
@@ -346,6 +434,15 @@ class KeywordIndex:
             )
             must.append((tantivy.Occur.Must, rng))
         q = tantivy.Query.boolean_query(must) if len(must) > 1 else should
+        try:
+            return self._search(q, k)
+        except BaseException as e:
+            if isinstance(e, _NOT_DAMAGE):
+                raise
+            self.rebuild(reason=f"a search failed ({e})")
+        return self._search(q, k)
+
+    def _search(self, q, k: int) -> list[KeywordHit]:
         searcher = self._tantivy().searcher()
         hits = searcher.search(q, k).hits
         return [

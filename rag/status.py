@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from rag.config import Settings
 from rag.store import ArticleStore
+
+if TYPE_CHECKING:
+    from rag.integrity import IntegrityReport, RepairReport
 
 
 def status(settings: Settings) -> dict:
@@ -25,23 +31,30 @@ def describe(store: ArticleStore) -> dict:
     }
 
 
-def verify_store(settings: Settings, repair: bool = False, check_vectors: bool = True) -> dict:
-    """`rag status --verify` (and `--repair`): the integrity report as a dict.
+def verify_store(
+    settings: Settings,
+    repair: bool = False,
+    check_vectors: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> tuple[IntegrityReport, RepairReport | None]:
+    """`rag status --verify` (and `--repair`): the integrity report, and the repair's.
 
-    `ok` says whether the store is sound (after the repair, when repairing); `repair` lists the
-    articles rewritten from their stored text and those removed for `rag ingest` to add again.
+    It holds the ingestion lock throughout (waiting for a running ingestion, and telling
+    `notify`): read beside a writer, a half-done write looks like damage. The store is looked
+    at afresh once the lock is held, so writes made before are all seen.
     """
     from rag.components import build
     from rag.integrity import repair as repair_store
     from rag.integrity import verify
     from rag.keyword import KeywordIndex
+    from rag.lock import ingest_lock
 
     parts = build(settings)
     keyword = KeywordIndex(parts.store, settings.keyword_dir)
-    report = verify(parts.store, keyword, check_vectors=check_vectors)
-    out = {"store": parts.store.location, "collection": parts.store.name, **report.to_dict()}
-    if repair and not report.ok:
-        fixed = repair_store(parts.store, parts.embed, settings.data_dir, keyword, report)
-        out["repair"] = fixed.to_dict()
-        out["ok"] = fixed.after.ok if fixed.after else False
-    return out
+    with ingest_lock(settings.data_dir, notify=notify):
+        parts.store.refresh(max_age=0)  # reopens the store if another process wrote to it
+        report = verify(parts.store, keyword, check_vectors=check_vectors)
+        fixed = None
+        if repair and not report.ok:
+            fixed = repair_store(parts.store, parts.embed, settings.data_dir, keyword, report)
+    return report, fixed
