@@ -279,10 +279,15 @@ def _host(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
 
 
+def _first_private(addresses: list[Address]) -> Address | None:
+    return next((a for a in addresses if not is_public(a)), None)
+
+
 def private_address(url: str) -> str | None:
     """The first loopback, private, link-local or otherwise non-public address `url`'s host
     is or resolves to, or None. A name that does not resolve is None: the fetch will say so."""
-    return next((str(a) for a in resolve_host(_host(url)) if not is_public(a)), None)
+    found = _first_private(resolve_host(_host(url)))
+    return str(found) if found is not None else None
 
 
 class FetchError(Exception):
@@ -917,6 +922,8 @@ class WebReader:
         chain = [_without_fragment(url)]  # exact URLs: /a?utm_source=x -> /a is no loop
         current = url
         while True:
+            # Checked before robots.txt is asked for, so a refusal says what it is.
+            self._admit(current, trusted, time.monotonic() + budget)
             if s.web_respect_robots:
                 self._check_robots(current, trusted)
             cached = _usable(self._open_cache.get(current))
@@ -970,7 +977,7 @@ class WebReader:
                 raise FetchError(f"cannot resolve {host!r}; check the address and your network")
             self._resolved[host] = addresses
         if not (self.settings.web_allow_private or _origin_key(url) == trusted):
-            private = next((a for a in addresses if not is_public(a)), None)
+            private = _first_private(addresses)
             if private is not None:
                 raise FetchError(
                     f"{urlsplit(url).hostname} is a local or private address ({private}); only a "

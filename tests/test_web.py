@@ -947,6 +947,7 @@ def test_a_local_feed_leads_only_to_its_own_origin(site, settings, tmp_path):
     assert [a.url for a in articles] == [site.url("/news/bridge.html")]
     assert len(errors) == len(links)
     assert all("local or private address" in e.reason for e in errors), errors
+    assert not any("robots.txt" in e.reason for e in errors)  # refused before robots.txt
     assert site.hits["/secret.html"] == 0
     # Given by the user, each numeric spelling reaches the address it stands for (httpx
     # refuses the octal one as a URL).
