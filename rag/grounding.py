@@ -382,19 +382,27 @@ _LEAD_IN = re.compile(
     r"(passages?|articles?|context)[^,]*,\s*",
     re.IGNORECASE,
 )
+# The model pointing at its sources inside a sentence ("..., as mentioned in the passage."): not
+# part of the claim, and no passage sentence says it.
+_SOURCE_ASIDE = re.compile(
+    rf",?\s*\b(?:as\s+(?:mentioned|stated|noted|described|reported|said)\s+in|according\s+to)"
+    rf"\s+the\s+{_SOURCE}\b(?=\s*[,.!?]|\s*$)",
+    re.IGNORECASE,
+)
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences, each with the passage numbers the model put on it; filler
-    lead-ins ("The answer is:") and repeated sentences are dropped."""
+    lead-ins ("The answer is:"), pointers to the passages ("as mentioned in the passage") and
+    repeated sentences are dropped."""
     out: list[tuple[str, list[int]]] = []
     seen: set[str] = set()
     # "spoke. [1]" -> "spoke [1]." so a marker stays with the sentence it follows.
     text = _TRAILING_MARKERS.sub(r"\2\1", text)
     for s, e in sentence_spans(text):
         plain, nums = split_markers(text[s:e])
-        plain = _LEAD_IN.sub("", plain).strip()
+        plain = _SOURCE_ASIDE.sub("", _LEAD_IN.sub("", plain)).strip()
         if plain and plain[0].islower():
             plain = plain[0].upper() + plain[1:]
         if plain.lower() in seen:

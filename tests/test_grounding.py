@@ -229,3 +229,12 @@ def test_an_aside_does_not_part_a_name_from_its_verb_nor_lend_its_name_to_it():
     passage = "Ilka Brand, the engineer hired by Tomas Veld, closed the bridge on Friday."
     assert _grounds("Ilka Brand closed the bridge on Friday [1].", passage)
     assert not _grounds("Tomas Veld closed the bridge on Friday [1].", passage)
+
+
+def test_a_pointer_to_the_passages_is_not_part_of_the_claim():
+    parts = split_answer("Ilka Brand designed the bridge, as mentioned in the passage [1].")
+    assert parts == [("Ilka Brand designed the bridge.", [1])]
+    assert _grounds(
+        "Ilka Brand designed the Velm bridge, according to the article [1].",
+        "Ilka Brand designed the Velm bridge in 1998.",
+    )
