@@ -517,8 +517,9 @@ class AnswerLog:
             "question_date": entry["as_of"],
             "type": "log",
         }
-        if entry["filters"]:
-            item["filters"] = entry["filters"]  # asked within these; `rag eval` ignores them
+        scope = {k: v for k, v in entry["filters"].items() if k in ("source", "since", "until")}
+        if scope:
+            item["filters"] = scope  # asked within these; `rag eval` does not apply them yet
         return item
 
 

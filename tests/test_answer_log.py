@@ -322,7 +322,9 @@ def test_reading_before_anything_was_logged_says_what_to_do(book):
 
 # Corrections and gold -------------------------------------------------------------------------
 def test_feedback_and_export_gold_round_trip_through_the_gold_loader(book, tmp_path):
-    confirmed = book.record(answer(as_of="2025-04-03"))
+    confirmed = book.record(
+        answer(as_of="2025-04-03"), filters={"source": "fjord.example", "top_k": 3}
+    )
     corrected = book.record(answer(question="Who paid for the Skarholt bridge?", short="Tuesday"))
     unanswerable = book.record(
         answer(question="How long is the Skarholt bridge?", short="Ilse Varga")
@@ -354,6 +356,8 @@ def test_feedback_and_export_gold_round_trip_through_the_gold_loader(book, tmp_p
     a = items["Who opened the Skarholt bridge?"]
     assert a.answers == ["Ilse Varga"] and a.answerable and a.question_date == "2025-04-03"
     assert a.evidence == ["fjord/bridge"]  # the cited article holding it; not the ferry story
+    rows = [json.loads(line) for line in (tmp_path / "mine.jsonl").read_text().splitlines()]
+    assert [r.get("filters") for r in rows] == [{"source": "fjord.example"}, None, None, None]
     b = items["Who paid for the Skarholt bridge?"]
     assert b.answers == ["12 million kroner"] and b.evidence == ["fjord/bridge"]
     for q in ("How long is the Skarholt bridge?", "Who designed the bridge lamps?"):
