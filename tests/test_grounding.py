@@ -238,3 +238,10 @@ def test_a_pointer_to_the_passages_is_not_part_of_the_claim():
         "Ilka Brand designed the Velm bridge, according to the article [1].",
         "Ilka Brand designed the Velm bridge in 1998.",
     )
+
+
+def test_a_number_in_words_or_digits_and_percent_signs_are_the_same():
+    passage = "The storm killed three people and cut power to 40% of Orlen."
+    assert _grounds("The storm killed 3 people [1].", passage)
+    assert _grounds("The storm cut power to 40 percent of Orlen [1].", passage)
+    assert not _grounds("The storm killed 4 people [1].", passage)
