@@ -92,7 +92,7 @@ def says_dont_know(text: str) -> bool:
 # what "Mayor X" says, "arrested by police" what "police arrested".
 _LINKS = frozenset("is are was were be been being am by".split())
 # Other small words a name and the word said of it may have between them ("the mayor of X",
-# "X, its chief"); any other stop word ("said", "that", "has") ends the search.
+# "X, its chief"); any other stop word ("that", "has", "would") ends the search.
 _SKIP = _LINKS | frozenset(
     """a an the of its his her their in on at to for from with into over after before during
     about against between""".split()
@@ -298,8 +298,8 @@ class ClaimCheck:
                     continue
                 step = 1 if i > j else -1
                 run = toks[i].run
-                # Other words of the name the claim shortened ("Dmitry" of "Dmitry Peskov")
-                # and units the claim names are no obstacle.
+                # Other words of the name the claim shortened ("Dmitry" of "Dmitry Peskov"),
+                # units the claim itself puts between them and asides are no obstacle.
                 between = [
                     t
                     for t in toks[j + step : i : step]
