@@ -231,6 +231,8 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=80, help="RealTime QA articles to sample")
     ap.add_argument("--per-article", type=int, default=3, help="sentences per article")
     args = ap.parse_args()
+    if args.articles < 0 or args.per_article < 1:
+        ap.error("--articles must be 0 or more and --per-article 1 or more")
     settings = Settings()
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
     claims: list[Claim] = []
