@@ -175,7 +175,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "extra (newer answer fields), feedback (verdict, answer, time)",
     )
     p.set_defaults(func=cmd_logs)
-    logs = p.add_subparsers(dest="logs_command", metavar="show|export-gold")
+    logs = p.add_subparsers(dest="logs_command", metavar="[show ID | export-gold FILE]")
 
     q = logs.add_parser(
         "show",

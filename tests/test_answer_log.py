@@ -146,7 +146,11 @@ def test_fields_an_answer_gains_later_are_kept_too(book):
 def test_logging_off_writes_nothing(settings):
     off = AnswerLog.from_settings(settings, enabled=False)
     assert off.record(answer(), settings=settings) is None
+    # RAG_LOG=false, once Settings has its `log` field.
+    unset = settings.model_copy(update={"log": False})
+    assert AnswerLog.from_settings(unset).record(answer(), settings=unset) is None
     assert not (settings.data_dir / LOG_FILE).exists()
+    assert AnswerLog.from_settings(settings).enabled  # on by default
 
 
 def test_a_1mb_question_is_logged_cut_not_refused(book, settings, capsys):
