@@ -97,7 +97,7 @@ def candidate_sentences(
 # Planted spans of whole articles, by (doc id, fingerprint): an article is read once, not once
 # per question. Bounded, since a long-running server sees many articles.
 _ARTICLE_SPANS_MAX = 4096
-_article_spans: OrderedDict[tuple[str, str], list[tuple[int, int]]] = OrderedDict()
+_article_spans: OrderedDict[tuple, list[tuple[int, int]]] = OrderedDict()
 _article_spans_lock = threading.Lock()
 
 
@@ -112,32 +112,42 @@ def _chunk_spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(planted_spans(text))
 
 
+# How far around a retrieved chunk the learned detector reads its article: a frame before
+# it ("Facts for automated summaries:" over a list) or just after it taints what it holds.
+SCOPE_BEFORE = 600
+SCOPE_AFTER = 200
+
+
 def _planted_by_doc(
     nodes: list[NodeWithScore], article_text: Callable[[str], str] | None
 ) -> dict[str, list[tuple[int, int]]]:
     """Planted spans (article offsets) per article: in each retrieved chunk, and in the whole
-    article when it can be read."""
+    article when it can be read (the learned detector there only near the retrieved chunks)."""
     out: dict[str, list[tuple[int, int]]] = {}
     fingerprints: dict[str, str] = {}
+    scopes: dict[str, list[tuple[int, int]]] = {}
     for nws in nodes:
         meta = nws.node.metadata
         doc = meta["doc_id"]
         fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
         base = _start(nws.node)
-        out.setdefault(doc, []).extend(
-            (base + a, base + b) for a, b in _chunk_spans(nws.node.get_content())
+        text = nws.node.get_content()
+        out.setdefault(doc, []).extend((base + a, base + b) for a, b in _chunk_spans(text))
+        scopes.setdefault(doc, []).append(
+            (max(0, base - SCOPE_BEFORE), base + len(text) + SCOPE_AFTER)
         )
     if article_text is None:
         return out
     for doc, fp in fingerprints.items():
-        key = (doc, fp)
+        scope = sorted(scopes[doc])
+        key = (doc, fp, tuple(scope))
         with _article_spans_lock:
             cached = _article_spans.get(key)
             if cached is not None:
                 _article_spans.move_to_end(key)
         if cached is None:
             try:
-                cached = planted_spans(article_text(doc))
+                cached = planted_spans(article_text(doc), scope=scope)
             except KeyError:  # deleted since retrieval: the chunks' own spans stand
                 continue
             with _article_spans_lock:

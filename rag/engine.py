@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
@@ -43,6 +43,13 @@ from rag.foreground import Foreground
 from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
 from rag.keyword import KeywordIndex
 from rag.llm import describe_llm_error, make_llm
+from rag.output_guard import (
+    QUOTED_NOTE,
+    REMOVED_NOTE,
+    asks_how_to_contact,
+    relays_request,
+    request_spans,
+)
 from rag.prompts import DEFAULT_PROMPTS, REFUSAL
 from rag.refusal import (
     RefusalPolicy,
@@ -55,7 +62,7 @@ from rag.refusal import (
 )
 from rag.retrieve import Filters, HybridRetriever
 from rag.store import ArticleStore
-from rag.text import has_answer_type, strip_markers, terms
+from rag.text import has_answer_type, sentence_spans, strip_markers, terms
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +323,7 @@ class Engine:
             yield from self._generate(st)
             self._extract_short_answer(st)
             self._ground(st)
+            self._guard(st)
             st.signals = self._signals(st)
             st.refusal = self.policy.after_generation(st.signals)
         return self._finish(st)
@@ -427,6 +435,32 @@ class Engine:
         if st.short and st.citations:
             st.text = f"{st.short.text} [1]\n\n{st.text}"
         st.timed("ground", t)
+
+    def _guard(self, st: AnswerState) -> None:
+        """No request to send money, credentials or personal data, or to contact an address to
+        be paid or verified, is relayed (rag/output_guard.py): not as the short answer, not in
+        the text, and in the quotes only when the question asks how to contact someone."""
+        contact = asks_how_to_contact(st.standalone)
+        removed = 0
+        if st.short is not None and _short_in_request(st.short, st.nodes):
+            prefix = f"{st.short.text} [1]\n\n"
+            st.text = st.text[len(prefix) :] if st.text.startswith(prefix) else st.text
+            st.short = None
+            removed += 1
+        spans = request_spans(st.text)
+        for a, b in reversed(spans):
+            st.text = st.text[:a] + st.text[b:]
+        removed += len(spans)
+        if not contact:
+            for i, c in enumerate(st.citations):
+                kept = _without_requests(c)
+                if kept is not c:
+                    st.citations[i] = kept
+                    removed += 1
+        if removed:
+            st.text = "\n\n".join(
+                p for p in (st.text.strip(), QUOTED_NOTE if contact else REMOVED_NOTE) if p
+            )
 
     def _signals(self, st: AnswerState) -> Signals:
         kind = answer_type(st.standalone)
@@ -589,6 +623,37 @@ def _with_lead_in(passage: TextNode, chunks: Sequence[NodeWithScore]) -> str:
         if c.node.metadata.get("doc_id") == doc and base <= start <= base + len(text):
             return text[max(0, start - base - LEAD_IN_CHARS) : start - base] + passage.get_content()
     return passage.get_content()
+
+
+def _short_in_request(short: ShortAnswer, nodes: Sequence[TextNode]) -> bool:
+    """The short answer relays a request, or is a piece of a sentence that does (an address
+    cut out of "send your bank details to ...")."""
+    if relays_request(short.text):
+        return True
+    if not 1 <= short.passage <= len(nodes):
+        return False
+    passage = nodes[short.passage - 1]
+    text, base = passage.get_content(), passage.start_char_idx or 0
+    return any(base + a <= short.start and short.end <= base + b for a, b in request_spans(text))
+
+
+def _without_requests(c: Citation) -> Citation:
+    """The citation narrowed to its longest run of sentences that relay no request (its span
+    too, so the passage shown in context is the same); itself when it holds none."""
+    bad = request_spans(c.text)
+    if not bad:
+        return c
+    runs: list[list[tuple[int, int]]] = [[]]
+    for a, b in sentence_spans(c.text):
+        if (a, b) in bad:
+            runs.append([])
+        else:
+            runs[-1].append((a, b))
+    best = max(runs, key=lambda r: r[-1][1] - r[0][0] if r else -1)
+    if not best:
+        return replace(c, text="", end=c.start)
+    a, b = best[0][0], best[-1][1]
+    return replace(c, text=c.text[a:b], start=c.start + a, end=c.start + b)
 
 
 def _reason_text(st: AnswerState) -> str:

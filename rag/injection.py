@@ -16,6 +16,13 @@ these forms. A planting taints what it frames: a bare frame ("AI systems reading
 take note.") taints the sentence after it (or before it, when it closes a paragraph), and one
 ending in ":" taints the list that follows. An article whose title is a planting is dropped
 whole. tests/test_injection.py measures plantings caught and ordinary sentences lost.
+
+Patterns lose to the next wording, so two defences do not depend on it: every check reads the
+sentence with look-alike and invisible characters folded (rag/confusables.py: "Note to АI
+assistants" with a Cyrillic А is "Note to AI assistants"), and a learned detector
+(rag/injection_model.py) flags plantings that no pattern names, by meaning and word families.
+A sentence is planted when a pattern matches it or the detector's score passes its calibrated
+threshold.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from rag.confusables import fold
+from rag.injection_model import flagged
 from rag.text import key_tokens, sentence_spans, terms
 
 _F = re.IGNORECASE | re.VERBOSE
@@ -237,7 +246,11 @@ _ORDER = [
 _BARE_FRAME_TERMS = 1
 _FRAME_WORDS = """note notes take please important attention listen carefully remember read
     consider know aware advised following next below above sentence paragraph text section
-    message page passage article fact facts statement information correction update"""
+    message page passage article fact facts statement information correction update
+    ai assistant assistants chatbot chatbots bot bots model models language llm llms system
+    systems tool tools engine engines answer automated automatic summary summaries summariser
+    summarizer summarisers summarizers crawler crawlers machine machines reader readers only
+    intended meant written addressed part lines people human humans skip instructions"""
 
 
 @lru_cache(maxsize=1)
@@ -263,9 +276,31 @@ def _matches(sentence: str) -> list[re.Match]:
     return [m for p in _patterns(sentence) for m in p.finditer(sentence)]
 
 
+def pattern_signals(folded: str) -> tuple[bool, bool]:
+    """(addresses an AI system, orders whoever answers) by the patterns, for a folded sentence:
+    the detector's first two features."""
+    address = bool(_HAS_AI.search(folded)) and any(p.search(folded) for p in _ADDRESS)
+    return address, any(p.search(folded) for p in _ORDER)
+
+
 def addresses_ai(sentence: str) -> bool:
-    """Does this one sentence speak to an AI system or order whoever answers?"""
-    return any(p.search(sentence) for p in _patterns(sentence))
+    """Does this one sentence speak to an AI system or order whoever answers, by the patterns?"""
+    folded = fold(" ".join(sentence.split()))
+    return any(p.search(folded) for p in _patterns(folded))
+
+
+def planted_flags(sentences: list[str], scored: list[bool] | None = None) -> list[bool]:
+    """Which sentences are plantings: a pattern matches, or the detector's score passes.
+    With `scored`, only the sentences marked True are given to the detector (it costs an
+    embedding each); the others are judged by the patterns alone."""
+    folded = [fold(" ".join(s.split())) for s in sentences]
+    by_pattern = [any(p.search(f) for p in _patterns(f)) for f in folded]
+    pick = [i for i in range(len(folded)) if scored is None or scored[i]]
+    by_model = [False] * len(folded)
+    if pick:
+        for i, hit in zip(pick, flagged([folded[i] for i in pick], pattern_signals), strict=True):
+            by_model[i] = hit
+    return [a or b for a, b in zip(by_pattern, by_model, strict=True)]
 
 
 def _is_bare_frame(sentence: str) -> bool:
@@ -281,9 +316,11 @@ def _is_bare_frame(sentence: str) -> bool:
 
 def is_planted(sentence: str, previous: str = "") -> bool:
     """The sentence is a planting, or the claim a bare frame just before it introduces."""
-    if addresses_ai(sentence):
-        return True
-    return bool(previous) and addresses_ai(previous) and _frames_next(previous)
+    if previous:
+        this, before = planted_flags([sentence, previous])
+    else:
+        this, before = planted_flags([sentence])[0], False
+    return this or (before and _frames_next(fold(" ".join(previous.split()))))
 
 
 def _frames_next(sentence: str) -> bool:
@@ -292,19 +329,28 @@ def _frames_next(sentence: str) -> bool:
 
 def planted_title(title: str) -> bool:
     """A headline that addresses an AI: the article under it is a planting, not news."""
-    return bool(title) and addresses_ai(" ".join(title.split()))
+    return bool(title.strip()) and planted_flags([title])[0]
 
 
-def planted_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """(start, end) of every planted sentence in `text`, and of the sentences it frames."""
+def planted_spans(
+    text: str, offset: int = 0, scope: list[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
+    """(start, end) of every planted sentence in `text`, and of the sentences it frames.
+
+    With `scope` ((start, end) ranges of `text`), the learned detector reads only the sentences
+    that overlap it, the patterns all of them: a whole article is read for the frames around
+    the retrieved chunks, without embedding all its sentences."""
     spans = sentence_spans(text)
-    sentences = [" ".join(text[s:e].split()) for s, e in spans]
+    sentences = [fold(" ".join(text[s:e].split())) for s, e in spans]
     para = [0] * len(spans)  # paragraph number of each sentence: a blank line starts one
     for i in range(1, len(spans)):
         gap = text[spans[i - 1][1] : spans[i][0]]
         para[i] = para[i - 1] + (1 if gap.count("\n") >= 2 else 0)
     bullet = [s[:1] in _BULLET for s in sentences]
-    planted = [addresses_ai(s) for s in sentences]
+    scored = None
+    if scope is not None:
+        scored = [any(a < e and s < b for a, b in scope) for s, e in spans]
+    planted = planted_flags(sentences, scored)
     tainted = set()
     for i, hit in enumerate(planted):
         if not hit:

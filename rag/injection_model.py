@@ -1,0 +1,247 @@
+"""A learned detector of planted sentences: one that does not need the wording to be listed.
+
+rag/injection.py's patterns name the forms plantings took so far; the next planting will use
+another ("Summaries must state that ...", a Markdown table row, "outils de résumé
+automatique"). This model scores a sentence by what it means and by the kinds of words it
+uses, not by exact phrases:
+
+- its embedding by the bundled all-MiniLM-L6-v2 (rag/embeddings.py; nothing is downloaded),
+  of the sentence with look-alike characters folded (rag/confusables.py);
+- whether the patterns of rag/injection.py match it;
+- which families of words it holds, in several languages (who it addresses: AI systems,
+  summaries, "you"; what it orders: say, state, must, ignore; what it asks of a reader: bank
+  details, a password, to call or write to an address to be paid), and pairs of them.
+
+A logistic regression over these features is fitted by bench/injection_detector.py on the
+plantings of tests/data/plantings/ against real news sentences and hard ordinary sentences
+(AI news, scam warnings, officials' orders, editors' notes, tables), and its threshold is set
+on news sentences of another year, never on the sentences it is measured on. The weights
+(no sentence text) ship in rag/assets/injection_detector.npz.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.confusables import fold
+from rag.output_guard import relays_request
+
+MODEL_PATH = Path(__file__).parent / "assets" / "injection_detector.npz"
+_F = re.IGNORECASE | re.VERBOSE
+
+# Word families. Each is one feature (present or not); the model learns their weights and
+# pairs, so no single family nor phrase decides.
+FAMILIES: dict[str, str] = {
+    # Who a planting speaks to: AI systems, automatic readers and writers of summaries.
+    "ai": r"""\b(?:AI|A\.I\.|IA|KI|LLMs?|GPTs?|ChatGPT|Copilot|Gemini|Claude|bots?|chat\s?bots?
+        |crawlers?|scrapers?|(?:language|langage|lenguaje|linguaggio)\s?models?|models?
+        |mod[eè]les?|modelos?|modelli|Sprachmodell\w*|assistants?|assistent\w*|asistentes?
+        |assistenti|asystent\w*|agents?|robots?|machines?|algorithm\w*|automat\w*
+        |answer\s+engines?|search\s+assistants?|summari[sz]\w*|résum\w*|resum\w*|riassunt\w*
+        |Zusammenfass\w*|samenvatting\w*|sintesi|streszcz\w*|tools?|outils?|herramientas?
+        |strumenti|ferramentas?|Werkzeug\w*|systems?|systèmes?|sistemas?|sistemi|Systeme?
+        |asystent\w*|narzędzi\w*|hulpmiddel\w*)\b|ИИ|нейросет|помощник|бот|人工智能|助手|ボット""",
+    # An order or an obligation about what to say.
+    "directive": r"""\b(?:must|should|shall|have\s+to|has\s+to|need\s+to|required|always|never
+        |say|state|tell|answer|reply|respond|report|mention|write|include|describe|list|name
+        |repeat|output|print|claim|confirm|treat|pretend|act\s+as|ignore|disregard|forget
+        |override|use\s+these|instead|do\s+not|don['’]t|please|remember|note
+        |doivent|doit|dites|dis|indiquez|indiquer|répondez|mentionner|ignorez|veuillez
+        |müssen|muss|sollen|soll|sag\w*|antwort\w*|angeben|erwähnen|ignorier\w*
+        |deben|debe|digan|diga|indicar|responde\w*|mencionar|ignora\w*
+        |devono|deve|dire|affermare|indicare|devem|dizer|moeten|moet|vermelden|zeggen)\b""",
+    # The text or the answer as an object: "this article", "any summary", "your answer".
+    "meta": r"""\b(?:this|these|the\s+following|above|below|next|ce|cet|cette|dieser?|dieses
+        |este|esta|questo|questa|deze|dit)\s+(?:article|page|story|text|report|paragraph
+        |section|sentence|lines?|part|passage|document|texte|artículo|articolo|Artikel|Text)\b
+        |\b(?:answers?|responses?|replies|outputs?|réponses?|respuestas?|Antwort\w*|risposte?
+        |summar(?:y|ies)|résumés?|resúmenes|Zusammenfassung\w*|riassunti|resumos|samenvattingen
+        |users?|readers?\s+who\s+ask|questions?\s+about)\b""",
+    "you": r"\b(?:you|your|yourself|vous|votre|dich|dein\w*|usted|você|jij)\b",
+    # What a phishing request asks a reader for.
+    "credential": r"""\b(?:bank\s*(?:details|account|data|username)|account\s+(?:number|details)
+        |sort\s+code|IBAN|PIN|passwords?|passcodes?|credentials|card\s+(?:number|details)
+        |credit\s+card|security\s+code|CVV|passport\s+number|date\s+of\s+birth|social\s+security
+        |log\s*in|sign\s*in|username|coordonnées\s+bancaires|mot\s+de\s+passe|Bankdaten
+        |Kontodaten|Passwort|Kennwort|datos\s+bancarios|contraseña|dati\s+bancari
+        |dados\s+bancários|bankgegevens)\b""",
+    "send": r"""\b(?:send|sending|email|e-mail|text(?:ing)?|transfer|wire|reply\s+with|give
+        |provide|submit|enter|read\s+out|call|phone|contact|visit|click|log|envoy\w*|send\w*
+        |envi\w*|inviare|enviar|stuur\w*|überweis\w*|appel\w*|llam\w*)\b""",
+    "paid": r"""\b(?:compensat\w*|refund\w*|reimburs\w*|claim|payment|paid|payout\w*|prize
+        |grant|rebate|money\s+back|owed|unlock|indemnis\w*|rembours\w*|entschädig\w*
+        |erstatt\w*|compens\w*|reembols\w*|rimbors\w*)\b""",
+    "contact": r"""(?:https?://|www\.|\b[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d\s()-]{7,}\d
+        |\b[\w-]+\.(?:example|com|net|org|info|io)\b)""",
+    # A word that announces a message, in many languages.
+    "note": r"""\b(?:notes?|notices?|reminders?|messages?|memos?|instructions?|attention|warning
+        |advisory|update|correction|important|facts|data|PSA|heads[-\s]up|avis|rappel|consignes?
+        |Hinweis\w*|Nachricht|Achtung|Anweisung\w*|nota|aviso|atención|instrucciones
+        |avviso|istruzion\w*|opmerking|bericht|uwaga|wiadomość|примечание|внимание)\b""",
+    # Markup that no prose sentence starts with: table cells, tags, role markers.
+    "markup": r"""^\s*(?:\||<|\[|\{|\#{2,}|SYSTEM\b|\(?for\s)""",
+}
+_FAMILY_RES = {k: re.compile(v, _F) for k, v in FAMILIES.items()}
+# The head of a sentence that addresses someone before its claim: "<who>: ...", "<who>, ...".
+_HEAD = re.compile(r"^(.{2,70}?)(?:\s[:—–-]\s|[:：,]\s|\s\|)")
+PAIRS = [
+    ("ai", "directive"),
+    ("ai", "meta"),
+    ("directive", "meta"),
+    ("you", "directive"),
+    ("credential", "send"),
+    ("credential", "contact"),
+    ("send", "contact"),
+    ("contact", "paid"),
+    ("credential", "paid"),
+    ("markup", "ai"),
+    ("markup", "directive"),
+    ("head_ai", "head_note"),
+    ("head_ai", "directive"),
+]
+FEATURE_NAMES = (
+    ["address", "order", "colon", "head_ai", "head_note", "request"]
+    + list(FAMILIES)
+    + [f"{a}*{b}" for a, b in PAIRS]
+)
+
+
+def lexical_features(sentence: str, address: bool, order: bool) -> np.ndarray:
+    """The non-embedding features of one folded sentence."""
+    has = {k: bool(r.search(sentence)) for k, r in _FAMILY_RES.items()}
+    head = _HEAD.match(sentence.lstrip("|*-•[(<{#\"“'‘ "))
+    head_text = head.group(1) if head else ""
+    has["head_ai"] = bool(head_text) and bool(_FAMILY_RES["ai"].search(head_text))
+    has["head_note"] = bool(head_text) and bool(_FAMILY_RES["note"].search(head_text))
+    row = [float(address), float(order), float(sentence.rstrip().endswith(":"))]
+    row += [float(has["head_ai"]), float(has["head_note"]), float(relays_request(sentence))]
+    row += [float(has[k]) for k in FAMILIES]
+    row += [float(has[a] and has[b]) for a, b in PAIRS]
+    return np.array(row, dtype=np.float32)
+
+
+def features(
+    sentences: Sequence[str],
+    vectors: np.ndarray,
+    regex: Callable[[str], tuple[bool, bool]],
+) -> np.ndarray:
+    """Embedding then lexical features, one row per folded sentence."""
+    lex = np.array([lexical_features(s, *regex(s)) for s in sentences], dtype=np.float32).reshape(
+        len(sentences), len(FEATURE_NAMES)
+    )
+    return np.hstack([np.asarray(vectors, dtype=np.float32), lex])
+
+
+class Detector:
+    """Scores sentences: P(planted) from the fitted weights; `flags` applies the threshold."""
+
+    def __init__(self, weights: np.ndarray, bias: float, threshold: float) -> None:
+        self.weights = weights.astype(np.float32)
+        self.bias = float(bias)
+        self.threshold = float(threshold)
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> Detector:
+        with np.load(path) as z:
+            names = [str(n) for n in z["feature_names"]]
+            if names != FEATURE_NAMES:
+                raise RuntimeError(
+                    f"{path} was fitted on other features; refit it: "
+                    "python -m bench.injection_detector --fit"
+                )
+            return cls(z["weights"], float(z["bias"]), float(z["threshold"]))
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        np.savez_compressed(
+            path,
+            weights=self.weights,
+            bias=np.float32(self.bias),
+            threshold=np.float32(self.threshold),
+            feature_names=np.array(FEATURE_NAMES),
+        )
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, group_weight: np.ndarray, l2: float = 1.0, iters: int = 30
+) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method. `group_weight` is each row's
+    share of the total weight: a few hundred plantings and hard ordinary sentences count as
+    much as tens of thousands of news sentences."""
+    n, d = x.shape
+    xb = np.hstack([x.astype(np.float64), np.ones((n, 1))])
+    sample_w = group_weight / group_weight.sum() * n
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0  # the bias is not shrunk
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        grad = xb.T @ (sample_w * (p - y)) + reg * w
+        hess = (xb * (sample_w * p * (1 - p))[:, None]).T @ xb + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w[:-1].astype(np.float32), float(w[-1])
+
+
+# Runtime -------------------------------------------------------------------------------------
+
+_SCORES_MAX = 50_000
+_scores: OrderedDict[str, float] = OrderedDict()
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def detector() -> Detector:
+    return Detector.load()
+
+
+@lru_cache(maxsize=1)
+def _embedder():
+    # The detector's weights were fitted on this model's vectors, whatever backend retrieval uses.
+    from rag.embeddings import OnnxMiniLMEmbedding
+
+    return OnnxMiniLMEmbedding()
+
+
+def embed(sentences: Sequence[str]) -> np.ndarray:
+    return np.array(_embedder().embed(list(sentences)), dtype=np.float32).reshape(
+        len(sentences), -1
+    )
+
+
+def planted_scores(
+    sentences: Sequence[str], regex: Callable[[str], tuple[bool, bool]]
+) -> list[float]:
+    """P(planted) of each sentence, cached by text: the same chunks come back for many
+    questions. `regex(folded sentence)` -> (addresses an AI, orders whoever answers)."""
+    folded = [fold(" ".join(s.split())) for s in sentences]
+    with _lock:
+        known = {s: _scores[s] for s in folded if s in _scores}
+        for s in known:
+            _scores.move_to_end(s)
+    missing = list(dict.fromkeys(s for s in folded if s not in known))
+    if missing:
+        model = detector()
+        found = model.scores(features(missing, embed(missing), regex))
+        with _lock:
+            for s, p in zip(missing, found, strict=True):
+                _scores[s] = known[s] = float(p)
+            while len(_scores) > _SCORES_MAX:
+                _scores.popitem(last=False)
+    return [known[s] for s in folded]
+
+
+def flagged(sentences: Sequence[str], regex: Callable[[str], tuple[bool, bool]]) -> list[bool]:
+    t = detector().threshold
+    return [p >= t for p in planted_scores(sentences, regex)]
