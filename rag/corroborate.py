@@ -48,6 +48,8 @@ from rag.text import terms
 # the other sentence also has, for the two to make the same claim. Fitted on RealTime QA 2023,
 # checked on 2024 (bench/corroboration.py fit).
 SAME_CLAIM = 0.5
+# The same for a sentence that states the answer's value: the equal value is evidence already.
+SUPPORT_CLAIM = 0.5
 # Share of word 4-grams around the sentence that two articles share for one to be a copy of
 # the other (wire stories, reposts). Fitted the same way.
 SYNDICATED = 0.5
@@ -466,8 +468,10 @@ class Corroborator:
         self,
         same_claim: float = SAME_CLAIM,
         syndicated: float = SYNDICATED,
+        support_claim: float = SUPPORT_CLAIM,
     ) -> None:
         self.same_claim = same_claim
+        self.support_claim = support_claim
         self.syndicated = syndicated
 
     def find(
@@ -504,10 +508,10 @@ class Corroborator:
             if hits:
                 best = max(hits, key=lambda x: claim_overlap(own.text, own_span, s.text, x))
                 overlap = claim_overlap(own.text, own_span, s.text, best)
-                if overlap >= self.same_claim:
+                if overlap >= self.support_claim:
                     support.append(_support(s, best, overlap))
                 continue
-            if fam == TEXT_FAMILY:
+            if fam == TEXT_FAMILY or not _sentence_like(s.text):
                 continue
             # The value in the answer's slot: the one whose neighbours are the answer's.
             slots = [
@@ -515,6 +519,7 @@ class Corroborator:
                 for x in spans
                 if name_key(s.text[x[0] : x[1]]) not in named_with
                 and not _part_of(s.text[x[0] : x[1]], answer)
+                and not (fam == NAME_FAMILY and _speaker(s.text, x))
             ]
             aligned, x = max(slots, default=(0, (0, 0)), key=lambda t: t[0])
             if aligned == 0:
@@ -627,6 +632,32 @@ def _equivalent(a: str, b: str, fam: str, acronyms: dict[str, str]) -> bool:
     if fam == NAME_FAMILY:
         return same_name(a, b, acronyms)
     return False
+
+
+# Who said something is no slot sources disagree on: several officials say the same thing.
+_SPEAKS_AFTER = re.compile(
+    r"\W*(?:\w+\s+)?(?:said|says|told|tells|added|wrote|noted|stated|announced)\b", re.I
+)
+_SPEAKS_BEFORE = re.compile(
+    r"\b(?:said|says|told|according\s+to|wrote|added)\s+(?:[\w,]+\s+){0,3}$", re.I
+)
+
+
+def _speaker(text: str, span: tuple[int, int]) -> bool:
+    """Is text[span] the one said to speak ("Ilka Brand said", "said spokesman Ola Berg")?"""
+    before = text[max(0, span[0] - 40) : span[0]]
+    # "..., said Ola Berg." names who spoke; "said Norway will host" says what was said.
+    ends_clause = re.match(r"\s*(?:[,.;:!?)”\"]|$)", text[span[1] :]) is not None
+    return bool(
+        _SPEAKS_AFTER.match(text, span[1])
+        or (ends_clause and _SPEAKS_BEFORE.search(before))
+        or re.search(r"\baccording\s+to\s+(?:[\w,]+\s+){0,3}$", before, re.I)
+    )
+
+
+def _sentence_like(text: str) -> bool:
+    """A sentence, not a headline or a caption: it ends as sentences end."""
+    return text.rstrip().endswith((".", "!", "?", '"', "”", "’", ")"))
 
 
 def _part_of(value: str, answer: str) -> bool:

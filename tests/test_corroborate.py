@@ -24,6 +24,12 @@ from rag.corroborate import (
 from rag.grounding import citation_for
 
 ARTICLES: dict[str, str] = {}
+# Each outlet's own opening, so that stories are told apart from copies by their text.
+LEADS = [
+    "Ferry queues at Orlen grew all winter as repairs dragged on. ",
+    "Traders on the quay have waited two years for a fixed crossing to the island. ",
+    "Commuters from Dunmore face another season of detours round the estuary. ",
+]
 
 
 def chunk(doc_id: str, source: str, text: str, lead: str = "") -> NodeWithScore:
@@ -212,6 +218,17 @@ def test_a_name_the_answer_sentence_also_names_is_no_conflict() -> None:
         ),
     ]
     assert find(short("v1", "Tove Arnskog", "person"), chunks).conflicts == []
+
+
+def test_who_said_it_and_headlines_are_no_conflict() -> None:
+    opens = "the Kessel bridge opens in May"
+    chunks = [
+        chunk("w1", "velmar-post.example", f"Tove Arnskog said {opens}.", lead=LEADS[0]),
+        chunk("w2", "harbour-times.example", f"Per Lindqvist said {opens}.", lead=LEADS[1]),
+        chunk("w3", "orlen-herald.example", f"After a delay, {opens}, said Ola Berg.", LEADS[2]),
+        chunk("w4", "dunmore-daily.example", "Kessel Bridge Opens In May Says Ola Berg"),
+    ]
+    assert find(short("w1", "Tove Arnskog", "person"), chunks).conflicts == []
 
 
 def test_numbered_citations_and_the_answer_line() -> None:
