@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rag import __version__
@@ -217,8 +217,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     # One question a line on stdin, one JSON answer a line on stdout; the model loads once.
     status = 0
-    for line in sys.stdin:
-        question = line.strip()
+    for n, raw in enumerate(_stdin_lines(), 1):
+        try:
+            # Decoded line by line: one line that is not UTF-8 must not stop the others.
+            question = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            status = max(status, 1)
+            shown = raw.decode("utf-8", "replace").strip()
+            msg = (
+                f"line {n} is not UTF-8 text (byte {raw[e.start]:#04x} at position {e.start}); "
+                "save the questions as UTF-8"
+            )
+            _print_failure(n, shown, msg, args.json)
+            continue
         if not question:
             continue
         try:
@@ -226,10 +237,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
         except (ValueError, RagError) as e:
             # The worst failure decides the exit status: 3 when the model could not be reached.
             status = max(status, e.exit_code if isinstance(e, LLMUnavailable) else 1)
-            shown = question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS] + "…"
-            out = {"question": shown, "error": str(e)}
-            print(json.dumps(out, ensure_ascii=False) if args.json else f"error: {e}", flush=True)
+            _print_failure(n, question, str(e), args.json)
     return status
+
+
+def _stdin_lines() -> Iterator[bytes]:
+    """stdin's lines as bytes (a test's text stdin is encoded back as it was decoded)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        yield from buffer
+    else:
+        yield from (line.encode("utf-8", "surrogateescape") for line in sys.stdin)
+
+
+def _print_failure(line: int, question: str, error: str, as_json: bool) -> None:
+    shown = question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS] + "…"
+    out = {"line": line, "question": shown, "error": error}
+    print(json.dumps(out, ensure_ascii=False) if as_json else f"error: {error}", flush=True)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -325,7 +349,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top_k(text: str) -> int:
+    from rag.config import check_top_k
+    from rag.errors import InvalidInput
+
+    try:
+        return check_top_k(text)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from rag.config import TOP_K_MAX, TOP_K_MIN
+
+    top_k_help = f"chunks to retrieve, {TOP_K_MIN} to {TOP_K_MAX} (default: RAG_TOP_K, 6)"
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Ask questions about a pile of news articles and get answers cited to "
@@ -379,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     def filter_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--top-k", type=int, metavar="N", help="chunks to retrieve (default 6)")
+        p.add_argument("--top-k", type=_top_k, metavar="N", help=top_k_help)
         p.add_argument("--source", metavar="S", help="only articles from this source")
         p.add_argument("--since", metavar="DATE", help="only articles dated on/after YYYY-MM-DD")
         p.add_argument("--until", metavar="DATE", help="only articles dated on/before YYYY-MM-DD")
@@ -427,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gold", type=Path, help="gold JSONL (default evals/gold.jsonl)")
     p.add_argument("--corpus", type=Path, help="articles to ask about (default corpus/)")
-    p.add_argument("--top-k", type=int, metavar="N")
+    p.add_argument("--top-k", type=_top_k, metavar="N", help=top_k_help)
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     p.add_argument("--out", type=Path, help="report folder (default evals/reports)")
     p.add_argument(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,27 @@ from pydantic_settings import (
 )
 
 Backend = Literal["local", "openai", "openai-compatible"]
+
+# Chunks retrieved per question: the one range, for RAG_TOP_K and for every caller's top-k.
+TOP_K_MIN, TOP_K_MAX = 1, 100
+TopK = Annotated[int, Field(ge=TOP_K_MIN, le=TOP_K_MAX)]
+_TOP_K = TypeAdapter(TopK)
+
+
+def check_top_k(value: object) -> int:
+    """A top-k asked for by a caller (`--top-k`, `Engine.ask(top_k=...)`, the UI's slider),
+    checked against the range RAG_TOP_K has; "8" and 8.0 are 8. Raises InvalidInput."""
+    from rag.errors import InvalidInput
+
+    try:
+        if isinstance(value, bool):
+            raise ValueError("a truth value is not a count")
+        return _TOP_K.validate_python(value.strip() if isinstance(value, str) else value)
+    except (ValidationError, ValueError):
+        raise InvalidInput(
+            f"top-k must be a whole number from {TOP_K_MIN} to {TOP_K_MAX} (the passages "
+            f"retrieved per question); got {str(value)[:40]!r}"
+        ) from None
 
 
 def default_data_dir() -> Path:
@@ -123,7 +144,7 @@ class Settings(BaseSettings):
     seed: int = 0
 
     # Retrieval and answering
-    top_k: int = Field(default=6, ge=1, le=100, description="chunks retrieved per question")
+    top_k: TopK = Field(default=6, description="chunks retrieved per question")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     context_sentences: int = Field(default=5, ge=1, le=40)
     context_tokens: int = Field(default=360, ge=32, description="token budget of the context")

@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from rag.config import Settings  # noqa: E402
+from rag.config import TOP_K_MIN, Settings, check_top_k  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
 from ui.render import render_answer, render_draft, render_error, safe  # noqa: E402
@@ -57,6 +57,7 @@ def status_markdown(engine: Engine) -> str:
 
 UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 ECHO_CHARS = 300  # a rejected question is shown cut to this, never echoed whole
+UI_TOP_K_MAX = 20  # the slider's end; the API may ask up to config.TOP_K_MAX
 
 
 def example_questions(engine: Engine, n: int = 3) -> list[str]:
@@ -164,7 +165,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                 source=source or None,
                 since=(since or "").strip() or None,
                 until=(until or "").strip() or None,
-                top_k=int(top_k),
+                top_k=check_top_k(top_k),
                 as_of=(as_of or "").strip() or None,
             )
             for token in stream:
@@ -276,7 +277,13 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                     "for questions about current events.",
                     elem_id="as-of",
                 )
-                top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
+                top_k = gr.Slider(
+                    TOP_K_MIN,
+                    max(UI_TOP_K_MAX, settings.top_k),
+                    value=settings.top_k,
+                    step=1,
+                    label="Passages (top-k)",
+                )
 
         inputs = [box, chatbot, history, source, since, until, top_k, as_of]
         outputs = [chatbot, history, box]
