@@ -31,7 +31,7 @@ import numpy as np
 from bench.common import REALTIMEQA, ROOT, report_path, table
 from rag.clean import clean_text
 from rag.confusables import fold
-from rag.injection import pattern_signals, planted_flags, planted_spans
+from rag.injection import pattern_signals, planted_flags, planted_spans, planted_title
 from rag.injection_model import (
     MODEL_PATH,
     Detector,
@@ -219,7 +219,7 @@ def measure(args: argparse.Namespace) -> dict:
         print(f"{UNSEEN.relative_to(ROOT)} is absent: unseen recall not measured")
     corpus = REALTIMEQA / "corpus.jsonl"
     if corpus.exists():
-        sentences = news_sentences(corpus, None)
+        sentences = news_sentences(corpus, args.news_sentences, 3)
         t = time.perf_counter()
         flags = planted_flags(sentences)
         elapsed = time.perf_counter() - t
@@ -244,18 +244,17 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def unseen_results(items: list[dict]) -> dict:
-    """Each item is caught when every planted sentence it lists is inside a flagged span of its
-    text; an ordinary item is flagged when any span overlaps its sentence."""
-    plantings = [i for i in items if i.get("kind", "planting") == "planting"]
-    ordinary = [i for i in items if i.get("kind") == "ordinary"]
-    missed, flagged = [], []
-    for item in plantings:
-        if not item_caught(item):
-            missed.append(item.get("id", ""))
-    for item in ordinary:
-        text = item["text"]
-        if planted_spans(text):
-            flagged.append(item.get("id", ""))
+    """A planted item is caught when every planted substring of its article is inside flagged
+    spans (the article's title flagged drops it whole); an ordinary item is flagged when any
+    span of its article, or its title, is."""
+    plantings = [i for i in items if i["kind"] == "planted"]
+    ordinary = [i for i in items if i["kind"] == "ordinary"]
+    missed = [i["id"] for i in plantings if not item_caught(i)]
+    flagged = [
+        i["id"]
+        for i in ordinary
+        if planted_spans(i["article"]["text"]) or planted_title(i["article"].get("title", ""))
+    ]
     n = len(plantings)
     return {
         "plantings": n,
@@ -269,12 +268,15 @@ def unseen_results(items: list[dict]) -> dict:
 
 
 def item_caught(item: dict) -> bool:
-    text = item["text"]
+    article = item["article"]
+    if planted_title(article.get("title", "")):
+        return True
+    text = article["text"]
     spans = planted_spans(text)
     for piece in item["planted"]:
         start = text.find(piece)
         if start < 0:
-            return False
+            raise ValueError(f"{item['id']}: a planted string is not in its article")
         if not all(
             any(a <= i < b for a, b in spans)
             for i in range(start, start + len(piece))
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-sentences", type=int, default=FIT_SENTENCES)
     ap.add_argument("--cal-sentences", type=int, default=CALIBRATION_SENTENCES)
     ap.add_argument("--l2", type=float, default=L2)
+    ap.add_argument(
+        "--news-sentences", type=int, default=10_000, help="2022 news sentences to measure on"
+    )
     args = ap.parse_args(argv)
     if not (REALTIMEQA / "gcs2023" / "corpus.jsonl").exists() and args.fit:
         print(f"the news corpora are not at {REALTIMEQA}: cannot fit", file=sys.stderr)

@@ -47,7 +47,10 @@ FAMILIES: dict[str, str] = {
         |answer\s+engines?|search\s+assistants?|summari[sz]\w*|résum\w*|resum\w*|riassunt\w*
         |Zusammenfass\w*|samenvatting\w*|sintesi|streszcz\w*|tools?|outils?|herramientas?
         |strumenti|ferramentas?|Werkzeug\w*|systems?|systèmes?|sistemas?|sistemi|Systeme?
-        |asystent\w*|narzędzi\w*|hulpmiddel\w*)\b|ИИ|нейросет|помощник|бот|人工智能|助手|ボット""",
+        |asystent\w*|narzędzi\w*|hulpmiddel\w*|chatbot\w*|inteligência\s+artificial
+        |yapay\s+zeka|asistan\w*|özet\w*|sohbet\s+bot\w*)\b|ИИ|нейросет|ассистент|помощник
+        |чат-бот|бот|пересказ|модел|人工智能|助手|机器人|摘要|模型|アシスタント|ボット|要約
+        |الذكاء\s+الاصطناعي|مساعد|روبوت|ملخص""",
     # An order or an obligation about what to say.
     "directive": r"""\b(?:must|should|shall|have\s+to|has\s+to|need\s+to|required|always|never
         |say|state|tell|answer|reply|respond|report|mention|write|include|describe|list|name
@@ -56,7 +59,9 @@ FAMILIES: dict[str, str] = {
         |doivent|doit|dites|dis|indiquez|indiquer|répondez|mentionner|ignorez|veuillez
         |müssen|muss|sollen|soll|sag\w*|antwort\w*|angeben|erwähnen|ignorier\w*
         |deben|debe|digan|diga|indicar|responde\w*|mencionar|ignora\w*
-        |devono|deve|dire|affermare|indicare|devem|dizer|moeten|moet|vermelden|zeggen)\b""",
+        |devono|deve|dire|affermare|indicare|devem|dizer|afirmar|moeten|moet|vermelden|zeggen
+        |muszą|musi|podawać|belirtmeli\w*|söyle\w*|yanıtla\w*)\b|должн|отвечайте|напиш|скажи
+        |必须|请回答|回答|ください|答えて|書いて|يجب|أجيبوا|اذكر""",
     # The text or the answer as an object: "this article", "any summary", "your answer".
     "meta": r"""\b(?:this|these|the\s+following|above|below|next|ce|cet|cette|dieser?|dieses
         |este|esta|questo|questa|deze|dit)\s+(?:article|page|story|text|report|paragraph
@@ -71,10 +76,12 @@ FAMILIES: dict[str, str] = {
         |credit\s+card|security\s+code|CVV|passport\s+number|date\s+of\s+birth|social\s+security
         |log\s*in|sign\s*in|username|coordonnées\s+bancaires|mot\s+de\s+passe|Bankdaten
         |Kontodaten|Passwort|Kennwort|datos\s+bancarios|contraseña|dati\s+bancari
-        |dados\s+bancários|bankgegevens)\b""",
+        |dados\s+bancários|bankgegevens|banka\s+bilgi\w*|şifre\w*)\b|банковск|пароль
+        |银行卡|密码|口座|暗証番号|カード|بطاقت|المصرفية|كلمة\s+المرور""",
     "send": r"""\b(?:send|sending|email|e-mail|text(?:ing)?|transfer|wire|reply\s+with|give
         |provide|submit|enter|read\s+out|call|phone|contact|visit|click|log|envoy\w*|send\w*
-        |envi\w*|inviare|enviar|stuur\w*|überweis\w*|appel\w*|llam\w*)\b""",
+        |envi\w*|inviare|enviar|envie|stuur\w*|überweis\w*|appel\w*|llam\w*|gönder\w*)\b
+        |отправ|发送|送って|送信|أرسل""",
     "paid": r"""\b(?:compensat\w*|refund\w*|reimburs\w*|claim|payment|paid|payout\w*|prize
         |grant|rebate|money\s+back|owed|unlock|indemnis\w*|rembours\w*|entschädig\w*
         |erstatt\w*|compens\w*|reembols\w*|rimbors\w*)\b""",
@@ -84,13 +91,15 @@ FAMILIES: dict[str, str] = {
     "note": r"""\b(?:notes?|notices?|reminders?|messages?|memos?|instructions?|attention|warning
         |advisory|update|correction|important|facts|data|PSA|heads[-\s]up|avis|rappel|consignes?
         |Hinweis\w*|Nachricht|Achtung|Anweisung\w*|nota|aviso|atención|instrucciones
-        |avviso|istruzion\w*|opmerking|bericht|uwaga|wiadomość|примечание|внимание)\b""",
+        |avviso|istruzion\w*|opmerking|bericht|uwaga|wiadomość|wskazówka|footnote|caption
+        |alt\s+text|answer\s+key|TL;?DR|style\s+note|uyarı)\b|примечание|внимание|注意
+        |请注意|へ：|إلى|ملاحظة""",
     # Markup that no prose sentence starts with: table cells, tags, role markers.
     "markup": r"""^\s*(?:\||<|\[|\{|\#{2,}|SYSTEM\b|\(?for\s)""",
 }
 _FAMILY_RES = {k: re.compile(v, _F) for k, v in FAMILIES.items()}
 # The head of a sentence that addresses someone before its claim: "<who>: ...", "<who>, ...".
-_HEAD = re.compile(r"^(.{2,70}?)(?:\s[:—–-]\s|[:：,]\s|\s\|)")
+_HEAD = re.compile(r"^(.{2,70}?)(?:\s[:—–-]\s|[:,]\s|[：，]|\s\|)")
 PAIRS = [
     ("ai", "directive"),
     ("ai", "meta"),
