@@ -49,6 +49,7 @@ attempt("public6", lambda: s6.connect(("2001:db8::1", 80, 0, 0)))
 attempt("mapped", lambda: s6.connect(("::ffff:192.0.2.1", 80, 0, 0)))
 attempt("udp", lambda: udp.sendto(b"x", ("192.0.2.1", 53)))
 attempt("name", lambda: socket.getaddrinfo("news.example", 80))
+attempt("dotted", lambda: socket.getaddrinfo("localhost.", 80))
 attempt("loopback", lambda: s4.connect(("127.0.0.5", 9)))
 attempt("loopback6", lambda: s6.connect(("::1", 9, 0, 0)))
 attempt("localhost", lambda: socket.getaddrinfo("localhost", 80))
@@ -74,7 +75,7 @@ def test_the_guard_refuses_everything_beyond_loopback_before_it_is_sent(tmp_path
     out = result["out"]
     for name in ("link-local", "private", "any", "public6", "mapped", "udp"):
         assert out[name] == "refused", (name, out)
-    assert out["name"] == "no-lookup"
+    assert out["name"] == out["dotted"] == "no-lookup"
     # Loopback goes through to the real call (here a recorder that refuses).
     assert out["loopback"] == out["loopback6"] == "sent:connect"
     assert out["localhost"] == "sent:lookup"  # reached the real (recorded) lookup

@@ -6,8 +6,8 @@ PYTHONPATH, so Python imports it as `sitecustomize` in the servers and CLIs the 
 
 - A connection or datagram to any other address is refused (OSError) and recorded; conftest fails
   the test that made it.
-- Name lookups other than localhost are answered "unknown name" without asking a resolver: a
-  lookup is itself traffic to a DNS server off this host.
+- Name lookups other than "localhost" (even "localhost.") are answered "unknown name" without
+  asking a resolver: a lookup is itself traffic to a DNS server off this host.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def _is_numeric(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _hosts_file_name(host: str) -> bool:
+    # Only a name /etc/hosts answers: "localhost." or "ip6-localhost" would go on to DNS.
+    return host.lower() == "localhost"
 
 
 def _refuse(what: str) -> OSError:
@@ -84,12 +89,12 @@ def install() -> None:
     def guarded_getaddrinfo(host, *args, **kwargs):
         if isinstance(host, bytes):
             host = host.decode("idna")
-        if host is None or _is_numeric(host) or is_loopback(host):
+        if host is None or _is_numeric(host) or _hosts_file_name(host):
             return real_getaddrinfo(host, *args, **kwargs)
         raise socket.gaierror(socket.EAI_NONAME, f"test network guard: no lookup of {host!r}")
 
     def guarded_gethostbyname(host):
-        if _is_numeric(host) or is_loopback(host):
+        if _is_numeric(host) or _hosts_file_name(host):
             return real_gethostbyname(host)
         raise socket.gaierror(socket.EAI_NONAME, f"test network guard: no lookup of {host!r}")
 
