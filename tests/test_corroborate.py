@@ -288,3 +288,29 @@ def test_forms() -> None:
     assert outlet({"source": "edition.velmar-post.example"}) == "velmar-post.example"
     assert outlet({"source": "www.kessel.co.uk"}) == "kessel.co.uk"
     assert outlet({"url": "https://news.orlen.example/x"}) == "orlen.example"
+
+
+def test_eval_summary_counts_two_sources_and_gold_among_conflicts() -> None:
+    from rag.corroborate import summary
+
+    def row(sources: int, em: float, conflicts: list[str], gold: str) -> dict:
+        return {
+            "refused": False,
+            "answerable": True,
+            "em": em,
+            "gold": [gold],
+            "corroboration": {"sources": sources, "citations": [1]},
+            "conflicts": [{"text": t, "n": 2, "source": "x.example"} for t in conflicts],
+        }
+
+    rows = [
+        row(3, 1.0, [], "Ilka Brand"),
+        row(1, 0.0, ["$13.1 million"], "$13.1 million"),  # wrong, the gold is a conflict
+        row(2, 0.0, ["$9"], "$12"),  # wrong, the gold is not
+        {"refused": True, "answerable": True, "corroboration": None, "conflicts": []},
+    ]
+    s = summary(rows)
+    assert s["with_short_answer"] == 3
+    assert s["two_plus_sources"] == round(2 / 3, 4)
+    assert s["wrong_short_answers"] == 2
+    assert s["gold_in_conflicts_when_wrong"] == 0.5
