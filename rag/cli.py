@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -200,6 +201,8 @@ def _print_answer(answer, as_json: bool) -> None:
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.errors import LLMUnavailable, RagError
 
+    if args.question != "-":
+        _check_utf8(args.question)
     engine = _engine(args)
     if args.question != "-":
         if args.json:
@@ -241,6 +244,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return status
 
 
+def _check_utf8(question: str) -> None:
+    """Python decodes a command line that is not UTF-8 into lone surrogates, which no model or
+    tokenizer takes: say so, rather than fail deep inside."""
+    from rag.errors import InvalidInput
+
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInput(
+            f"the question is not UTF-8 text (a byte at position {e.start}); "
+            "set the terminal to UTF-8 or pass the question through `rag ask -` from a UTF-8 file"
+        ) from None
+
+
 def _stdin_lines() -> Iterator[bytes]:
     """stdin's lines as bytes (a test's text stdin is encoded back as it was decoded)."""
     buffer = getattr(sys.stdin, "buffer", None)
@@ -257,17 +274,25 @@ def _print_failure(line: int, question: str, error: str, as_json: bool) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.errors import LLMUnavailable
+    from rag.errors import InvalidInput, LLMUnavailable
 
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A line that is not UTF-8 arrives as lone surrogates (refused below), instead of an
+        # error that also loses the lines read ahead with it.
+        sys.stdin.reconfigure(errors="surrogateescape")
     engine = _engine(args)
     history: list[tuple[str, str]] = []
     print("Ask about the articles. Follow-up questions work. /new starts over, /quit ends.")
     while True:
         try:
             question = input("\n> ").strip()
+            _check_utf8(question)
         except EOFError:
             print()
             return 0
+        except InvalidInput as e:  # one bad line must not end the conversation
+            print(f"error: {e}")
+            continue
         if question in ("/quit", "/exit"):
             return 0
         if question == "/new":

@@ -95,3 +95,23 @@ def test_the_ui_refuses_a_bad_top_k_in_the_chat(engine, settings):
 def test_the_api_refuses_a_bad_top_k(engine, bad):
     with pytest.raises(InvalidInput, match=f"from {TOP_K_MIN} to {TOP_K_MAX}"):
         engine.ask("On which day did the harbour in Portmere reopen?", top_k=bad)
+
+
+@pytest.mark.e2e
+def test_a_question_argument_that_is_not_utf8_is_a_clear_error(engine, monkeypatch, capsys):
+    """A Latin-1 terminal: Python decodes the byte into a lone surrogate, which the tokenizer
+    refused with a TypeError traceback."""
+    monkeypatch.setattr(cli, "_engine", lambda args: engine)
+    latin1 = b"Was the pier in Portm\xe9re damaged?".decode("utf-8", "surrogateescape")
+    assert cli.main(["ask", latin1]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_a_chat_line_that_is_not_utf8_does_not_end_the_chat(engine, monkeypatch, capsys):
+    lines = [b"Was the pier in Portm\xe9re damaged?", b"On which day did the harbour reopen?"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\n".join(lines) + b"\n")))
+    monkeypatch.setattr(cli, "_engine", lambda args: engine)
+    assert cli.main(["chat"]) == 0
+    out = capsys.readouterr().out
+    assert "not UTF-8" in out and "Tuesday" in out
