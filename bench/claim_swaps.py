@@ -3,8 +3,9 @@
 Claims are built from sentences of real articles, each checked against the passage (a chunk,
 as `rag ingest` cuts it) the sentence comes from:
 
-- true: the sentence as it is, without an aside after a name, or without its closing
-  attribution (", officials said."), all of which should pass;
+- true: the sentence as it is, without an aside after a name, without its closing
+  attribution (", officials said."), or its aside restated ("X, the mayor of Y, said" ->
+  "X is the mayor of Y."), all of which should pass;
 - name: a name replaced by another name of the same passage, or two names of the sentence
   exchanged (not two names joined by "and", which may be said either way round);
 - role: a title or role word replaced by another (one the passage uses when it has one);
@@ -139,6 +140,11 @@ def make_claims(article: Article, half: str, chunker: Chunker, per_article: int)
         # Shorter copies a model writes, still true: without an aside, without attribution.
         add("true", "aside dropped", _ASIDE.sub(r"\1 ", sentence, count=1))
         add("true", "attribution dropped", _SAID.sub(".", sentence))
+        for run in names(sentence):
+            m = re.search(rf"{re.escape(run)},\s+((?:the|a|an)\s[^,;()“”\"]{{3,80}}),", sentence)
+            if m:  # "Ilka Brand, the engineer who ..., said" -> "Ilka Brand is the engineer ..."
+                add("true", "aside restated", f"{run} is {m.group(1)}.")
+                break
         s_names = list(dict.fromkeys(names(sentence)))
         if s_names:
             old = rnd.choice(s_names)
