@@ -527,7 +527,8 @@ class Corroborator:
             seen.add((s.doc_id, s.start))
             spans = _values(s, fam, words) if fam != TEXT_FAMILY else []
             hits = [x for x in spans if equal(s.text[x[0] : x[1]], s)]
-            if fam == TEXT_FAMILY or not hits:
+            # Words a name's patterns may miss; never for numbers ("3" is inside "3.5").
+            if fam in (TEXT_FAMILY, NAME_FAMILY) and not hits:
                 hits += _verbatim(answer, s.text)
             if hits:
                 best = max(hits, key=lambda x: claim_overlap(own.text, own_span, s.text, x))
@@ -542,8 +543,10 @@ class Corroborator:
                 (alignment(own.text, own_span, s.text, x), x)
                 for x in spans
                 if name_key(s.text[x[0] : x[1]]) not in named_with
-                and not _part_of(s.text[x[0] : x[1]], answer)
-                and not (fam == NAME_FAMILY and _speaker(s.text, x))
+                and not (
+                    fam == NAME_FAMILY
+                    and (_part_of(s.text[x[0] : x[1]], answer) or _speaker(s.text, x))
+                )
             ]
             aligned, x = max(slots, default=(0, (0, 0)), key=lambda t: t[0])
             if aligned == 0:
@@ -586,10 +589,12 @@ class Corroborator:
         answer: str, fam: str, acronyms: dict[str, str], sentences: Sequence[Sentence]
     ) -> Callable[[str, Sentence], bool]:
         """Is a value in a sentence the answer, in the same or an equivalent form?"""
-        full = {}
+        full: dict[str, str] = {}
         if fam == NAME_FAMILY:
             # "Brand" for "Ilka Brand" (or the other way) where the article names her in full.
-            full = {s.doc_id: s.chunk for s in sentences}
+            for s in sentences:
+                if s.chunk not in full.get(s.doc_id, ""):
+                    full[s.doc_id] = full.get(s.doc_id, "") + "\n" + s.chunk
 
         def equal(value: str, s: Sentence) -> bool:
             if _equivalent(value, answer, fam, acronyms):

@@ -314,3 +314,15 @@ def test_eval_summary_counts_two_sources_and_gold_among_conflicts() -> None:
     assert s["two_plus_sources"] == round(2 / 3, 4)
     assert s["wrong_short_answers"] == 2
     assert s["gold_in_conflicts_when_wrong"] == 0.5
+
+
+def test_a_number_inside_another_is_not_the_answer() -> None:
+    trips = "The Velmar ferry makes {} crossings a day."
+    chunks = [
+        chunk("r1", "velmar-post.example", trips.format("3"), LEADS[0]),
+        chunk("r2", "harbour-times.example", trips.format("3.5"), LEADS[1]),
+    ]
+    result = find(short("r1", "3", "number"), chunks)
+    assert result.corroboration.support == []  # not the "3" of "3.5"
+    assert [c.text for c in result.conflicts] == ["3.5"]
+    assert_verbatim(result)
