@@ -182,7 +182,7 @@ class AnswerLog:
     def from_settings(cls, settings: Settings, enabled: bool | None = None) -> AnswerLog:
         """The log of `settings.data_dir`; on unless `enabled` (or `settings.log`) says off."""
         if enabled is None:
-            enabled = bool(getattr(settings, "log", True))
+            enabled = settings.log
         return cls(settings.data_dir / LOG_FILE, enabled=enabled)
 
     # Connections ------------------------------------------------------------------------------

@@ -538,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", default="10m", help="interval: 30s, 10m, 2h (default 10m)")
     p.add_argument("--runs", type=int, metavar="N", help="stop after N runs (default: never)")
     p.set_defaults(func=cmd_watch)
+
+    from rag.logs_cli import add_parsers
+
+    add_parsers(sub)  # rag logs [show ID | export-gold FILE], rag feedback ID
     return parser
 
 
@@ -570,6 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rag: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rag ... | head`: the reader has gone; exit quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 2
 
 

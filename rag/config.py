@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     judge_model: str = ""
     judge_api_key: str | None = None
 
+    # Answer log: every answer kept in <data_dir>/answers.sqlite3 (rag logs, rag feedback)
+    log: bool = Field(
+        default=True, description="keep every answer in the data dir; false: log nothing"
+    )
+
     # Browser UI
     ui_host: str = "127.0.0.1"
     ui_port: int = 7860

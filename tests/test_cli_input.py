@@ -115,3 +115,24 @@ def test_a_chat_line_that_is_not_utf8_does_not_end_the_chat(engine, monkeypatch,
     assert cli.main(["chat"]) == 0
     out = capsys.readouterr().out
     assert "not UTF-8" in out and "Tuesday" in out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`rag status | head -0`: the reader is gone before rag writes; no traceback."""
+    import os
+    import subprocess
+
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "status", "--json"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
