@@ -11,8 +11,9 @@ normalised: lower-case scheme and host, no default port, no fragment, no trackin
 sorted query. The same story reached twice in one run (from a feed and directly, through
 redirects, with `utm_*` tags) is yielded once. `path` is the URL given to `read`, so that pruning
 by source keeps what each feed still lists. Title, date and authors are the page's own; a feed
-entry fills only what the page lacks (any feed may list any URL, so it must not retitle or redate
-another site's story).
+entry fills only what the page lacks, and only for a page on the feed's own origin (any feed may
+list any URL, so it must not retitle or redate another site's story); a feed date more than a day
+in the future is dropped, and entry fields are cut at `MAX_FIELD_CHARS`.
 
 Politeness and safety: only http(s), also for feed links and redirect targets; redirects bounded
 (`web_max_redirects`) with loop detection; one deadline (`web_timeout`) covers a URL's whole
@@ -29,7 +30,14 @@ between check and connect), with the name kept for the Host header, TLS SNI and 
 Bodies are streamed and abandoned at `web_max_page_mb`, counted after decoding; content
 encodings are decoded here a bounded step at a time (gzip, deflate, br when brotli 1.2+ is
 installed; only those are asked for, others refused), so a small compressed bomb never expands
-in memory. `web_host_delay` seconds pass between the end of one request and the start of the next
+in memory; at most `MAX_ENCODINGS` stacked encodings are undone, and every layer's output counts
+against the limit and the deadline. Name lookups and robots.txt count against the URL's deadline;
+at most `MAX_LOOKUP_THREADS` lookups run at once. One read of a feed, its pages included, ends
+`FEED_BUDGET_TIMEOUTS` timeouts after it began (the entries left are a failed read, so `--prune`
+keeps their stories) and reads at most `MAX_FEED_ENTRIES` entries. A feed declaring a DOCTYPE
+subset or entities is refused before parsing (entity expansion escapes the size limit); HTML
+entities and bare ampersands are read as a browser would. Anything else a server sends that the
+libraries raise on is a failed read of that URL, never the end of the run. `web_host_delay` seconds pass between the end of one request and the start of the next
 to the same host (longer when robots.txt asks with Crawl-delay); robots.txt is honoured (RFC
 9309: 4xx means no rules, 5xx or unreachable means keep out for now), fetched with the same client
 and cached for a day.
@@ -50,14 +58,18 @@ Cache (`cache_dir/cache.sqlite3`, sqlite in WAL mode so a `watch` and an `ingest
   so that an unchanged story is still yielded: `--prune` then keeps it, and the ingestor's
   fingerprint check makes it cost nothing. Rows not used for `CACHE_KEEP_DAYS` are dropped;
 - what each URL given turned out to be (feed or page) and a feed's entry count, for the checks
-  above; a URL that stopped being a feed is read as a page once its row has expired;
+  above, is not in this cache but in `data_dir/web_sources.sqlite3` (`SOURCES_FILE`), which
+  outlives it; a failed read of a feed refreshes its row, and a URL that stopped being a feed is
+  read as a page once its row is `SOURCE_KEEP_DAYS` old;
 - a cache that cannot be read is moved aside with a warning and the run goes on without it.
 """
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import contextlib
+import html.entities
 import io
 import ipaddress
 import json
@@ -142,6 +154,28 @@ CACHE_LOCK_SECONDS = 10.0
 # A feed listing under half its last clean read's entries, and this many fewer, has shrunk.
 SHRINK_MIN = 3
 SHRINK_GRACE_DAYS = 3.0
+# Stacked content encodings undone at most (servers send one; two is already rare).
+MAX_ENCODINGS = 2
+# One read of a feed, its entries' pages included, ends this many timeouts after it began
+# (RAG_WEB_TIMEOUT bounds one URL; this bounds the ingestion lock a feed of slow pages holds).
+# The entries left are reported as not read and `--prune` keeps their stories.
+FEED_BUDGET_TIMEOUTS = 30.0
+# Entries read from one feed; a longer list is read to this many, with a warning.
+MAX_FEED_ENTRIES = 300
+# What a feed entry may say: a title, an author's name, at most this long (a longer one is cut).
+MAX_FIELD_CHARS = 300
+MAX_AUTHORS = 20
+# A feed date later than now by more than clock skew is not a date a story was published.
+FUTURE_SKEW_SECONDS = 86400
+# HTML handed to text extraction at most (characters): trafilatura's time grows faster than
+# the page (4.7 MB of short paragraphs took 110 s); an article's own text is far shorter.
+MAX_EXTRACT_CHARS = 1_000_000
+# Name lookups under way at once (each in a daemon thread that cannot be interrupted).
+MAX_LOOKUP_THREADS = 2
+# The durable record of what each URL given is (feed or page), in the data dir beside the
+# store: it outlives the HTTP cache, which may be deleted at any time.
+SOURCES_FILE = "web_sources.sqlite3"
+SOURCE_KEEP_DAYS = 365
 
 
 def is_url(s: str) -> bool:
@@ -237,7 +271,17 @@ def numeric_host(host: str) -> Address | None:
 
 
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
-_EMBEDDING_V4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+_EMBEDDING_V4 = (
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+)
+# Not global, though Python's is_global says so (or did in some versions).
+_NOT_PUBLIC = (
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.ip_network("fec0::/10"),  # site-local (deprecated, still routed inside sites)
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (192.0.0.8 and so on)
+)
 
 
 def is_public(address: Address) -> bool:
@@ -248,8 +292,10 @@ def is_public(address: Address) -> bool:
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is None and address.teredo:
             inner = address.teredo[1]
-        if inner is not None and not inner.is_global:
+        if inner is not None and not is_public(inner):
             return False
+    if any(address.version == net.version and address in net for net in _NOT_PUBLIC):
+        return False
     return address.is_global
 
 
@@ -288,6 +334,9 @@ def private_address(url: str) -> str | None:
     is or resolves to, or None. A name that does not resolve is None: the fetch will say so."""
     found = _first_private(resolve_host(_host(url)))
     return str(found) if found is not None else None
+
+
+_LOOKUP_SLOTS = threading.BoundedSemaphore(MAX_LOOKUP_THREADS)
 
 
 class FetchError(Exception):
@@ -350,6 +399,10 @@ class _Connections(httpcore.SyncBackend):
         self.pins: dict[str, list[Address]] = {}
         self.deadline = math.inf
         self.active: _Stream | None = None
+        # The request under way: a watchdog cuts only the stream of the request it guards,
+        # never a pooled connection a later request has taken over.
+        self.request = 0
+        self._lock = threading.Lock()
 
     def bound(self, timeout: float | None, expired: type[Exception]) -> float:
         left = self.deadline - time.monotonic()
@@ -385,9 +438,23 @@ class _Connections(httpcore.SyncBackend):
         assert error is not None
         raise error
 
-    def cut(self) -> None:
-        if self.active is not None:
-            self.active.cut()
+    def begin(self, deadline: float) -> int:
+        with self._lock:
+            self.request += 1
+            self.active = None
+            self.deadline = deadline
+            return self.request
+
+    def end(self) -> None:
+        with self._lock:
+            self.request += 1
+            self.active = None
+            self.deadline = math.inf
+
+    def cut(self, request: int) -> None:
+        with self._lock:
+            if request == self.request and self.active is not None:
+                self.active.cut()
 
 
 class _PinnedTransport(httpx.HTTPTransport):
@@ -423,13 +490,20 @@ class _Inflate:
                 return  # too little to tell the two kinds of deflate apart
             yield from self.finish()
             return
-        inflater = self.inflater
-        while not inflater.eof:
+        while True:
+            inflater = self.inflater
+            if inflater.eof:
+                # gzip may hold several members one after another (RFC 1952 2.2): read them
+                # all, as gzip(1) does; trailing zeros some servers pad with are not a member.
+                data = inflater.unused_data + data
+                if self.encoding != "gzip" or not data.strip(b"\0"):
+                    return
+                self.inflater = inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out = inflater.decompress(data, STREAM_CHUNK)
             data = inflater.unconsumed_tail
             if out:
                 yield out
-            elif not data:
+            elif not data and not inflater.eof:
                 return
 
     def finish(self) -> Iterator[bytes]:
@@ -495,6 +569,12 @@ def _content_encodings(header: str) -> list[str]:
     """The encodings to undo, last applied first; one not asked for is refused."""
     found = [e.strip().lower() for e in header.split(",") if e.strip()]
     found = [e for e in found if e != "identity"]
+    if len(found) > MAX_ENCODINGS:
+        raise FetchError(
+            f"the response names {len(found)} content encodings, one over another; at most "
+            f"{MAX_ENCODINGS} are undone (a server sends one). Ask the site to send a plain or "
+            "gzip response"
+        )
     for encoding in found:
         if encoding not in DECODERS:
             raise FetchError(
@@ -504,17 +584,33 @@ def _content_encodings(header: str) -> list[str]:
     return found[::-1]
 
 
-def _decoded(chunks: Iterator[bytes], encodings: list[str]) -> Iterator[bytes]:
+def _decoded(
+    chunks: Iterator[bytes],
+    encodings: list[str],
+    check: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The body with `encodings` undone. `check` is called with the bytes each layer has put
+    out so far, after every step: layers in between count too (an inner stream that decodes
+    to nothing would otherwise burn CPU unseen by the caller's size and deadline checks)."""
     for encoding in encodings:
-        chunks = _undo(chunks, encoding)
+        chunks = _undo(chunks, encoding, check)
     return chunks
 
 
-def _undo(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+def _undo(
+    chunks: Iterator[bytes], encoding: str, check: Callable[[int], None] | None
+) -> Iterator[bytes]:
     decoder = DECODERS[encoding]()
+    produced = 0
     try:
         for chunk in chunks:
-            yield from decoder.feed(chunk)
+            for out in decoder.feed(chunk):
+                produced += len(out)
+                if check is not None:
+                    check(produced)
+                yield out
+            if check is not None:
+                check(produced)  # a step that put out nothing still takes time
         yield from decoder.finish()
     except DAMAGED as e:
         raise FetchError(f"the response's {encoding} encoding is damaged ({e})") from None
@@ -565,9 +661,12 @@ class _Cache:
         " shrunk_since REAL, used REAL)",
     )
 
-    def __init__(self, cache_dir: Path | None) -> None:
+    def __init__(
+        self, cache_dir: Path | None, name: str = CACHE_FILE, keep_days: float = CACHE_KEEP_DAYS
+    ) -> None:
         self.db: sqlite3.Connection | None = None
-        path = cache_dir / CACHE_FILE if cache_dir is not None else None
+        self.keep_days = keep_days
+        path = cache_dir / name if cache_dir is not None else None
         try:
             self.db = self._open(path)
         except sqlite3.Error as e:
@@ -576,9 +675,9 @@ class _Cache:
             )
             try:
                 if path is not None:
-                    path.replace(path.with_name(f"{CACHE_FILE}.corrupt-{int(time.time())}"))
+                    path.replace(path.with_name(f"{name}.corrupt-{int(time.time())}"))
                     for extra in ("-wal", "-shm"):
-                        path.with_name(CACHE_FILE + extra).unlink(missing_ok=True)
+                        path.with_name(name + extra).unlink(missing_ok=True)
                 self.db = self._open(path)
             except (OSError, sqlite3.Error) as e2:
                 log.warning("web cache disabled for this run (%s): every URL is fetched again", e2)
@@ -597,7 +696,7 @@ class _Cache:
             db.execute("PRAGMA journal_mode=WAL")
             for statement in self.SCHEMA:
                 db.execute(statement)
-            stale = time.time() - CACHE_KEEP_DAYS * 86400
+            stale = time.time() - self.keep_days * 86400
             db.execute("DELETE FROM http WHERE used < ?", (stale,))
             db.execute("DELETE FROM entries WHERE used < ?", (stale,))
             db.execute("DELETE FROM sources WHERE used < ?", (stale,))
@@ -685,8 +784,20 @@ class WebReader:
         self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
         self._client: httpx.Client | None = None
         self._cache: _Cache | None = None
+        self._state: _Cache | None = None
         self._net = _Connections()
         self._resolved: dict[str, list[Address]] = {}  # host -> addresses, looked up once a run
+        self._until = math.inf  # the end of the budget of the feed under way
+
+    @property
+    def _sources(self) -> _Cache:
+        """The durable record of what each URL given is, during read()."""
+        assert self._state is not None, "the record is open only during read()"
+        return self._state
+
+    def _source(self, url: str) -> tuple[str, int, float | None] | None:
+        # Written to the HTTP cache by earlier versions: read from there until rewritten.
+        return self._sources.source(url) or self._open_cache.source(url)
 
     @property
     def _open_cache(self) -> _Cache:
@@ -718,6 +829,10 @@ class WebReader:
         ) as client:
             self._client = client
             self._cache = _Cache(self.cache_dir)
+            # Beside the store, not in the disposable HTTP cache (a cache-less reader keeps
+            # it in memory too).
+            state_dir = self.settings.data_dir if self.cache_dir is not None else None
+            self._state = _Cache(state_dir, SOURCES_FILE, SOURCE_KEEP_DAYS)
             try:
                 for raw in urls:
                     given = raw.strip()
@@ -733,6 +848,7 @@ class WebReader:
                             yield item
             finally:
                 self._cache.close()
+                self._state.close()
                 self._client = None
         s = self.stats
         log.info(
@@ -760,14 +876,15 @@ class WebReader:
         # Only what the user names may be local: the origin of their URL (exactly as typed).
         # What it links or redirects to elsewhere follows RAG_WEB_ALLOW_PRIVATE.
         trusted = _origin_key(given)
-        known = self._open_cache.source(given)
+        known = self._source(given)
+        was_feed = known is not None and known[0] == "feed"
         damage = ""
         try:
             response = self._fetch(given, trusted)
             kind = response.cached["kind"] if response.cached else _kind(response)
             if kind == "feed":
                 entries, damage = self._feed_entries(response)
-            elif known is not None and known[0] == "feed":
+            elif was_feed:
                 raise FetchError(
                     "answered with a web page where it had an RSS/Atom feed (a maintenance or "
                     "error page?); the page is not stored and `--prune` keeps this feed's "
@@ -776,28 +893,54 @@ class WebReader:
             else:
                 article = self._page_article(response)
         except FetchError as e:
+            if was_feed and known is not None:  # still a feed, as far as anyone knows
+                self._sources.put_source(given, "feed", known[1], known[2])
             done[key] = ("error", str(e))
             yield ReadError(given, str(e))
             return
-        if kind == "feed":
-            done[key] = ("ok", "")
-            log.info("%s: feed with %d entries", given, len(entries))
-            if damage:
-                yield ReadError(
-                    given,
-                    f"the feed is damaged ({damage}); read the {len(entries)} entries that "
-                    "could be recovered, and `--prune` keeps every story of this feed until it "
-                    "reads cleanly. Ask the site to fix its feed",
-                )
-            else:
-                self._note_feed_length(given, len(entries), known)
-            for entry in entries:
-                yield from self._read_entry(entry, given, done, trusted)
-        else:
+        if kind == "page":
             done[key] = ("ok", article.id)
             article.path = given
-            self._open_cache.put_source(given, "page", 1, None)
+            self._sources.put_source(given, "page", 1, None)
             yield article
+            return
+        done[key] = ("ok", "")
+        log.info("%s: feed with %d entries", given, len(entries))
+        if damage:
+            # A failed read: the record that this is a feed is kept fresh, as it was.
+            reference, since = (known[1], known[2]) if was_feed and known else (0, None)
+            self._sources.put_source(given, "feed", reference, since)
+            yield ReadError(
+                given,
+                f"the feed is damaged ({damage}); read the {len(entries)} entries that "
+                "could be recovered, and `--prune` keeps every story of this feed until it "
+                "reads cleanly. Ask the site to fix its feed",
+            )
+        else:
+            self._note_feed_length(given, len(entries), known)
+        if len(entries) > MAX_FEED_ENTRIES:
+            self.kept.add(given)
+            self.warnings.append(
+                f"{given}: the feed lists {len(entries)} entries; the first {MAX_FEED_ENTRIES} "
+                "are read, and `--prune` keeps this feed's other stories"
+            )
+            entries = entries[:MAX_FEED_ENTRIES]
+        # One read of a feed has an overall budget: N slow entries must not hold the
+        # ingestion lock N timeouts long.
+        self._until = time.monotonic() + FEED_BUDGET_TIMEOUTS * self.settings.web_timeout
+        try:
+            for i, entry in enumerate(entries):
+                if time.monotonic() >= self._until:
+                    yield ReadError(
+                        given,
+                        f"{len(entries) - i} of {len(entries)} entries were not read within "
+                        f"{self._budget_text()}; `--prune` keeps their stories, and the next "
+                        "run reads them (pages read before are not fetched again)",
+                    )
+                    return
+                yield from self._read_entry(entry, given, done, trusted)
+        finally:
+            self._until = math.inf
 
     def _note_feed_length(self, feed: str, n: int, known: tuple | None) -> None:
         """Remember how many entries a clean read of `feed` listed. A feed that suddenly lists
@@ -807,14 +950,14 @@ class WebReader:
         reference = known[1] if known is not None and known[0] == "feed" else 0
         since = known[2] if known is not None else None
         if not (n * 2 < reference and reference - n >= SHRINK_MIN):
-            self._open_cache.put_source(feed, "feed", n, None)
+            self._sources.put_source(feed, "feed", n, None)
             return
         now = time.time()
         since = since or now
         if now - since >= SHRINK_GRACE_DAYS * 86400:
-            self._open_cache.put_source(feed, "feed", n, None)
+            self._sources.put_source(feed, "feed", n, None)
             return
-        self._open_cache.put_source(feed, "feed", reference, since)
+        self._sources.put_source(feed, "feed", reference, since)
         self.kept.add(feed)
         self.warnings.append(
             f"{feed}: the feed lists {n} entries where it listed {reference}; `--prune` keeps "
@@ -875,15 +1018,35 @@ class WebReader:
             return response.cached["entries"], ""
         import feedparser  # imported late: only feeds need it
 
-        # A stream, never bytes or str: feedparser opens a str that looks like a URL or a file
-        # name itself, which would bypass every check here.
-        parsed = feedparser.parse(
-            io.BytesIO(response.body),
-            response_headers={
-                "content-type": response.content_type,
-                "content-location": response.url,
-            },
-        )
+        body = response.body
+        if _declares_entities(body):
+            raise FetchError(
+                "the feed declares a DOCTYPE or entities of its own, which feeds have no need "
+                "of and which can expand a small feed into gigabytes; it is not read. Ask the "
+                "site to send a plain RSS or Atom feed"
+            )
+        # Sniffed as a feed: parse it as XML whatever its label (servers send feeds as
+        # text/plain, text/html, octet-stream), keeping the label's charset.
+        params = response.content_type.partition(";")[2]
+        headers = {
+            "content-type": "application/xml" + (f";{params}" if params else ""),
+            "content-location": response.url,
+        }
+        if _media_type(response.content_type) not in FEED_TYPES | {"application/xml", "text/xml"}:
+            log.info("%s: a feed labelled %r", response.url, response.content_type)
+
+        def parse(data: bytes):
+            # A stream, never bytes or str: feedparser opens a str that looks like a URL or
+            # a file name itself, which would bypass every check here.
+            return feedparser.parse(io.BytesIO(data), response_headers=headers)
+
+        parsed = parse(body)
+        if parsed.bozo and b"&" in body:
+            # HTML entities (&nbsp;) and bare ampersands are common in feeds and make them
+            # ill-formed XML; written as XML would, the same feed may parse cleanly.
+            fixed = parse(_xml_ampersands(body))
+            if not fixed.bozo:
+                parsed = fixed
         if parsed.bozo and not parsed.entries:
             raise FetchError(
                 f"not a valid RSS or Atom feed ({_bozo_reason(parsed.bozo_exception)}); "
@@ -904,7 +1067,10 @@ class WebReader:
         kind = _kind(response)
         if kind != "page":
             raise FetchError("a feed, where a page was expected (feeds do not nest)")
-        article = _extract(decode_html(response.body, response.content_type), response.url)
+        try:
+            article = _extract(decode_html(response.body, response.content_type), response.url)
+        except UNEXPECTED as e:
+            raise _unexpected(response.url, e) from None
         self._store(response, "page", {k: getattr(article, k) for k in CACHED_FIELDS})
         return article
 
@@ -914,6 +1080,12 @@ class WebReader:
     # ---- HTTP
 
     def _fetch(self, url: str, trusted: Origin) -> _Response:
+        try:
+            return self._fetch_checked(url, trusted)
+        except UNEXPECTED as e:
+            raise _unexpected(url, e) from None
+
+    def _fetch_checked(self, url: str, trusted: Origin) -> _Response:
         """GET `url` following at most `web_max_redirects` checked redirects, within one
         `web_timeout` deadline; 200 with the body, or 304 with the cache row it confirms.
         Only the `trusted` origin (the user's URL) may be at a non-public address."""
@@ -922,10 +1094,15 @@ class WebReader:
         chain = [_without_fragment(url)]  # exact URLs: /a?utm_source=x -> /a is no loop
         current = url
         while True:
-            # Checked before robots.txt is asked for, so a refusal says what it is.
-            self._admit(current, trusted, time.monotonic() + budget)
-            if s.web_respect_robots:
-                self._check_robots(current, trusted)
+            # The name lookup and robots.txt count against the URL's deadline too.
+            began = time.monotonic()
+            try:
+                # Checked before robots.txt is asked for, so a refusal says what it is.
+                self._admit(current, trusted, began + budget)
+                if s.web_respect_robots:
+                    self._check_robots(current, trusted, began + budget)
+            finally:
+                budget -= time.monotonic() - began
             cached = _usable(self._open_cache.get(current))
             headers = {"Accept": ACCEPT}
             if cached and cached["etag"]:
@@ -935,7 +1112,9 @@ class WebReader:
             self._wait_for_host(current)
             started = time.monotonic()
             try:
-                response, location = self._request(current, trusted, headers, started + budget)
+                response, location = self._request(
+                    current, trusted, headers, min(started + budget, self._until)
+                )
             finally:
                 self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
                 budget -= time.monotonic() - started
@@ -949,7 +1128,7 @@ class WebReader:
                 else:
                     self.stats.fetched += 1
                 return response
-            target = urljoin(current, location)
+            target = _redirect_target(current, location)
             if _scheme(target) not in HTTP_SCHEMES:
                 raise FetchError(
                     f"redirected to {target[:200]}; only http(s) redirects are followed"
@@ -994,17 +1173,29 @@ class WebReader:
             return resolve_host(host)
         found: list[Address] = []
         done = threading.Event()
+        # At most MAX_LOOKUP_THREADS lookups at once, in this process: a hung resolver leaves
+        # that many daemon threads waiting on it, never one per URL of a feed.
+        if not _LOOKUP_SLOTS.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise FetchError(self._lookup_timeout_reason(host))
 
         def lookup() -> None:
             try:
                 found.extend(resolve_host(host))
             finally:
+                _LOOKUP_SLOTS.release()
                 done.set()
 
         threading.Thread(target=lookup, name="rag-web-lookup", daemon=True).start()
         if not done.wait(max(0.0, deadline - time.monotonic())):
-            raise FetchError(self._timeout_reason())
+            raise FetchError(self._lookup_timeout_reason(host))
         return found
+
+    def _lookup_timeout_reason(self, host: str) -> str:
+        return (
+            f"the name lookup for {host!r} did not finish within {self.settings.web_timeout:g} s "
+            "(RAG_WEB_TIMEOUT); the DNS resolver is slow or down: check your network and try "
+            "again later"
+        )
 
     def _request(
         self,
@@ -1027,8 +1218,8 @@ class WebReader:
         started = time.monotonic()
         received = 0
         status = 0
-        self._net.deadline = deadline
-        watchdog = threading.Timer(left + WATCHDOG_GRACE, self._net.cut)
+        request = self._net.begin(deadline)
+        watchdog = threading.Timer(left + WATCHDOG_GRACE, self._net.cut, args=(request,))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -1051,10 +1242,19 @@ class WebReader:
                     raise FetchError(_size_reason(int(declared), max_bytes, self.settings))
                 encodings = _content_encodings(r.headers.get("content-encoding", ""))
                 chunks: list[bytes] = []
+
                 # Decoded here, a step at a time, so the limit applies to what a small
                 # compressed bomb expands to, before it is in memory (httpx decodes each
                 # network read whole).
-                for chunk in _decoded(r.iter_raw(), encodings):
+                def check(produced: int) -> None:
+                    if time.monotonic() > deadline:
+                        raise FetchError(self._timeout_reason())
+                    # The last layer is cut or refused below; one in between that puts out
+                    # more than the limit is a bomb (compressed data is smaller than the page).
+                    if produced > max_bytes + STREAM_CHUNK:
+                        raise FetchError(_size_reason(produced, max_bytes, self.settings, True))
+
+                for chunk in _decoded(r.iter_raw(), encodings, check):
                     if time.monotonic() > deadline:  # a server dripping bytes slowly
                         raise FetchError(self._timeout_reason())
                     received += len(chunk)
@@ -1080,7 +1280,7 @@ class WebReader:
             raise FetchError(_transport_reason(e)) from None
         finally:
             watchdog.cancel()
-            self._net.deadline = math.inf
+            self._net.end()
             log.info(
                 "GET %s -> %s, %s, %d ms",
                 url,
@@ -1088,6 +1288,16 @@ class WebReader:
                 _size(received),
                 (time.monotonic() - started) * 1000,
             )
+
+    def _budget_text(self) -> str:
+        budget = FEED_BUDGET_TIMEOUTS * self.settings.web_timeout
+        return f"the feed's time budget ({budget:g} s, {FEED_BUDGET_TIMEOUTS:g} x RAG_WEB_TIMEOUT)"
+
+    def _budget_reason(self) -> str:
+        return (
+            f"not read: waiting for the site (its Crawl-delay) would outlast "
+            f"{self._budget_text()}; the next run reads it"
+        )
 
     def _timeout_reason(self) -> str:
         return (
@@ -1107,15 +1317,23 @@ class WebReader:
             if crawl_delay:
                 delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
         pause = last + delay - time.monotonic()
+        if pause > 0 and time.monotonic() + pause >= self._until:
+            # Waiting would outlast the feed's budget (a large Crawl-delay, say).
+            raise FetchError(self._budget_reason())
         if pause > 0:
             time.sleep(pause)
 
     # ---- robots.txt
 
-    def _check_robots(self, url: str, trusted: Origin) -> None:
+    def _check_robots(self, url: str, trusted: Origin, deadline: float) -> None:
         origin = _origin(url)
         if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin, trusted)
+            loaded = self._load_robots(origin, trusted, deadline)
+            if loaded[0] is None and time.monotonic() >= deadline:
+                # This URL ran out of time (its lookup, a slow robots.txt): the site is not
+                # closed for the run on that account; the next URL asks again.
+                raise FetchError(self._timeout_reason())
+            self._robots[origin] = loaded
         rules, unreachable = self._robots[origin]
         if rules is None:
             raise FetchError(
@@ -1129,7 +1347,7 @@ class WebReader:
             )
 
     def _load_robots(
-        self, origin: str, trusted: Origin
+        self, origin: str, trusted: Origin, deadline: float
     ) -> tuple[urllib.robotparser.RobotFileParser | None, str]:
         """Rules for `origin`: from the cache when under a day old, else fetched."""
         key = f"{origin}/robots.txt"
@@ -1143,7 +1361,7 @@ class WebReader:
             text = cached["value"]["text"]
         else:
             try:
-                response = self._robots_response(key, trusted)
+                response = self._robots_response(key, trusted, deadline)
             except FetchError as e:
                 if 400 <= e.status < 500:  # RFC 9309 2.3.1.3: "unavailable" means no rules
                     text = ""
@@ -1156,9 +1374,8 @@ class WebReader:
         rules.parse(text.splitlines())
         return rules, ""
 
-    def _robots_response(self, url: str, trusted: Origin) -> _Response:
+    def _robots_response(self, url: str, trusted: Origin, deadline: float) -> _Response:
         # RFC 9309 2.3.1.2: follow at least five redirects; the body is cut at the parse limit.
-        deadline = time.monotonic() + self.settings.web_timeout
         current = url
         for _ in range(max(self.settings.web_max_redirects, 5) + 1):
             self._wait_for_host(current)
@@ -1174,7 +1391,7 @@ class WebReader:
                 self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
             if location is None:
                 return response
-            current = urljoin(current, location)
+            current = _redirect_target(current, location)
             if _scheme(current) not in HTTP_SCHEMES:
                 raise FetchError(f"robots.txt redirected to {current[:200]}")
         raise FetchError("robots.txt redirected too often")
@@ -1186,12 +1403,27 @@ ACCEPT = (
 )
 
 
+def _redirect_target(base: str, location: str, status: int = 0) -> str:
+    """`location` read against `base`; a FetchError naming it when it is no URL at all
+    (urljoin raises ValueError on such as `http://[zz/x`)."""
+    try:
+        return urljoin(base, location.strip())
+    except ValueError as e:
+        raise FetchError(
+            f"redirected to an invalid URL {location[:200]!r} ({e}); the site sends a broken "
+            "redirect: ask it to fix the link, or give the page's own URL",
+            status,
+        ) from None
+
+
 def _check_redirect(response: httpx.Response) -> None:
     """Refuse a redirect to another scheme before httpx parses its target (it raises on some,
     such as `javascript:`, even when it does not follow redirects)."""
     if response.status_code not in REDIRECT_STATUSES or "location" not in response.headers:
         return
-    target = urljoin(str(response.request.url), response.headers["location"].strip())
+    target = _redirect_target(
+        str(response.request.url), response.headers["location"], response.status_code
+    )
     if _scheme(target) not in HTTP_SCHEMES:
         raise FetchError(
             f"redirected to {target[:200]}; only http(s) redirects are followed",
@@ -1270,6 +1502,29 @@ def _not_readable(media: str, body: bytes) -> str:
     return f"{what} ({label}); only HTML pages and RSS/Atom feeds are read"
 
 
+# What a hostile or broken answer can still raise past the checks here (a URL urllib cannot
+# parse, a decoder or parser recursing too deep...): one URL fails, never the run.
+UNEXPECTED: tuple[type[Exception], ...] = (
+    ValueError,
+    RecursionError,
+    OverflowError,
+    OSError,
+    LookupError,
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.StreamError,
+    httpcore.ProtocolError,
+)
+
+
+def _unexpected(url: str, e: BaseException) -> FetchError:
+    log.warning("%s: unexpected %s", url, type(e).__name__, exc_info=True)
+    return FetchError(
+        f"{url[:200]} could not be read ({type(e).__name__}: {str(e)[:200]}); the site sent "
+        "something this reader cannot handle: try again later, and report it if it persists"
+    )
+
+
 def _status_reason(r: httpx.Response) -> str:
     status = r.status_code
     text = f"HTTP {status} {r.reason_phrase}".strip()
@@ -1285,6 +1540,12 @@ def _status_reason(r: httpx.Response) -> str:
 
 
 def _transport_reason(e: httpx.HTTPError) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in str(e) or "certificate verify failed" in str(e):
+        return (
+            f"a TLS certificate problem: the site's certificate is not trusted ({e}); it may "
+            "be self-signed, expired or for another name. Check the URL, or ask the site to fix "
+            "its certificate"
+        )
     if isinstance(e, httpx.ConnectError):
         return f"cannot connect ({e}); check the address and your network"
     if isinstance(e, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
@@ -1348,6 +1609,11 @@ def _decode(body: bytes, content_type: str, meta_charset: str | None) -> str:
 
 
 def _extract(html: str, url: str) -> Article:
+    if len(html) > MAX_EXTRACT_CHARS:
+        log.info(
+            "%s: %d characters of HTML, the first %d extracted", url, len(html), MAX_EXTRACT_CHARS
+        )
+        html = html[:MAX_EXTRACT_CHARS]
     doc = extract_html(html, url=url)
     text = (doc.text or "").strip() if doc is not None else ""
     if doc is None or len(text) < MIN_ARTICLE_CHARS:
@@ -1399,15 +1665,61 @@ def _article_from_cache(value: dict) -> Article | None:
     return article if isinstance(article.text, str) and article.text else None
 
 
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.I)
+
+
+def _declares_entities(body: bytes) -> bool:
+    """An internal DTD subset or entity declaration (a DOCTYPE naming an external DTD alone,
+    as RSS 0.91 feeds do, is harmless: it is never fetched)."""
+    texts = [body]
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or body[:2] in (
+        b"<\0",
+        b"\0<",
+    ):
+        for encoding in ("utf-16-le", "utf-16-be"):
+            texts.append(body.decode(encoding, "ignore").encode("utf-8", "ignore"))
+    return any(_ENTITY_DECLARATION.search(t) for t in texts)
+
+
+_AMPERSAND = re.compile(
+    rb"<!\[CDATA\[.*?\]\]>|&(#[0-9]+;|#[xX][0-9a-fA-F]+;|([A-Za-z][A-Za-z0-9]*);)?", re.S
+)
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+
+
+def _xml_ampersands(body: bytes) -> bytes:
+    """HTML's named entities as character references and bare & as &amp;, outside CDATA."""
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        whole, ref, name = m.group(0), m.group(1), m.group(2)
+        if whole.startswith(b"<!") or (ref and (name is None or name in _XML_ENTITIES)):
+            return whole
+        if name is not None:
+            char = html.entities.html5.get(name.decode("ascii") + ";")
+            if char is not None:
+                return "".join(f"&#{ord(c)};" for c in char).encode("ascii")
+        return b"&amp;" + (ref or b"")
+
+    return _AMPERSAND.sub(fix, body)
+
+
+def _capped(text: str) -> str:
+    text = " ".join(text.split()) if len(text) > MAX_FIELD_CHARS else text
+    return text if len(text) <= MAX_FIELD_CHARS else text[: MAX_FIELD_CHARS - 1] + "…"
+
+
 def _entry(e: dict, feed_url: str) -> _Entry:
     link = (e.get("link") or "").strip()
     if link:
         link = urljoin(feed_url, link)
     when = dict.get(e, "published_parsed") or dict.get(e, "updated_parsed")
+    if when and calendar.timegm(when) > time.time() + FUTURE_SKEW_SECONDS:
+        when = None  # no story is published in the future: a feed saying so is not believed
     authors = [a.get("name", "").strip() for a in e.get("authors", []) if a.get("name")]
     if not authors and e.get("author"):
         authors = [e["author"].strip()]
-    title = (e.get("title") or "").strip()
+    authors = [_capped(a) for a in authors[:MAX_AUTHORS]]
+    title = _capped((e.get("title") or "").strip())
     # dict.get: feedparser's own get maps "updated" to "published", with a warning.
     version = "|".join([dict.get(e, "updated") or "", dict.get(e, "published") or "", title])
     return _Entry(
@@ -1421,14 +1733,16 @@ def _entry(e: dict, feed_url: str) -> _Entry:
 
 def _with_entry(article: Article, entry: _Entry, feed: str) -> Article:
     """The page's article, with the feed filling only the title, date and authors the page
-    lacks: any feed may list any URL, and must not retitle or redate another site's story."""
+    lacks, and only for a page on the feed's own origin: any feed may list any URL, and must
+    not retitle, redate or re-attribute another site's story."""
+    own = _same_origin(article.url, feed)
     return Article(
         id=article.id,
         text=article.text,
-        title=article.title or entry.title,
+        title=article.title or (entry.title if own else ""),
         source=article.source,
         url=article.url,
-        date=article.date or entry.date,
-        authors=article.authors or entry.authors,
+        date=article.date or (entry.date if own else ""),
+        authors=article.authors or (entry.authors if own else []),
         path=feed,
     )

@@ -1080,3 +1080,286 @@ def test_a_feed_that_suddenly_lists_far_fewer_entries_is_reported(site, feed_ing
     site.add("/feed.xml", _rss(urls[1:4]), content_type="application/rss+xml")
     churn = feed_ingestor.run([feed], prune=True, progress=False)
     assert churn.warnings == [] and churn.articles.added == 1 and churn.articles.removed == 1
+
+
+# ---- review of the hardening: nothing a server sends may end the run
+
+
+def test_a_malformed_redirect_target_is_a_failed_read(site, settings, tmp_path):
+    add_news(site)
+    bad = site.redirect("/moved", "http://[zz/x")
+    good = site.url("/news/harbour.html")
+    articles, errors = split(reader(settings, tmp_path).read([bad, good]))
+    assert [a.url for a in articles] == [good]
+    assert len(errors) == 1 and "[zz/x" in errors[0].reason
+    assert "redirected to an invalid URL" in errors[0].reason
+
+
+def test_stacked_content_encodings_are_capped(site, settings, tmp_path):
+    html = (FIXTURES / "library.html").read_bytes()
+    twice = site.add(
+        "/news/twice.html",
+        gzip.compress(gzip.compress(html)),
+        headers={"Content-Encoding": "gzip, gzip"},
+    )
+    many = site.add(
+        "/news/many.html",
+        gzip.compress(html),
+        headers={"Content-Encoding": ", ".join(["gzip"] * 1500)},
+    )
+    articles, errors = split(reader(settings, tmp_path).read([twice, many]))
+    assert [a.url for a in articles] == [twice]
+    assert len(errors) == 1 and "1500 content encodings" in errors[0].reason
+
+
+def _empty_blocks_bomb(megabytes: int) -> bytes:
+    """gzip(a gzip stream of empty stored deflate blocks): the last decoder puts out nothing
+    at all, however much the first expands."""
+    block = b"\x00\x00\x00\xff\xff" * 200_000  # 1 MB of empty stored blocks
+    outer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [outer.compress(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")]
+    out += [outer.compress(block) for _ in range(megabytes)]
+    return b"".join(out) + outer.flush()
+
+
+def test_intermediate_decoded_output_counts_against_the_limit(site, settings, tmp_path):
+    bomb = site.add(
+        "/news/bomb.html", _empty_blocks_bomb(20), headers={"Content-Encoding": "gzip, gzip"}
+    )
+    started = time.monotonic()
+    articles, errors = split(reader(settings, tmp_path, web_max_page_mb=1.0).read([bomb]))
+    assert articles == [] and "over the 1 MB limit" in errors[0].reason
+    assert time.monotonic() - started < 1.0
+
+
+def test_multi_member_gzip_is_read_whole(site, settings, tmp_path):
+    html = (FIXTURES / "library.html").read_text(encoding="utf-8")
+    cut = html.index("</body>")
+    body = gzip.compress(html[:cut].encode()) + gzip.compress(html[cut:].encode())
+    url = site.add("/news/members.html", body, headers={"Content-Encoding": "gzip"})
+    from rag.web import _decoded
+
+    assert b"".join(_decoded(iter([body]), ["gzip"])) == html.encode()
+    articles, errors = split(reader(settings, tmp_path).read([url]))
+    assert errors == [] and "Sundays" in articles[0].title
+
+
+ENTITY_FEED = """<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY b "{big}">]>
+<rss version="2.0"><channel><title>t</title><item><title>{refs}</title>
+<link>BASE/news/library.html</link></item></channel></rss>"""
+
+
+def test_a_feed_declaring_entities_is_refused_before_parsing(site, settings, tmp_path):
+    add_news(site)
+    feed = site.add(
+        "/feed.xml",
+        ENTITY_FEED.format(big="y" * 280, refs="&b;" * 100_000),
+        content_type="application/rss+xml",
+    )
+    started = time.monotonic()
+    articles, errors = split(reader(settings, tmp_path).read([feed]))
+    assert articles == [] and len(errors) == 1
+    assert "declares a DOCTYPE or entities" in errors[0].reason
+    assert time.monotonic() - started < 1.0
+    assert site.hits["/news/library.html"] == 0
+
+
+def test_html_entities_and_bare_ampersands_in_a_feed_are_clean(site, settings, tmp_path):
+    add_news(site)
+    feed = site.add(
+        "/feed.xml",
+        """<?xml version="1.0"?><rss version="2.0"><channel><title>Oskel &amp; Lenn</title>
+        <item><title>Bridge&nbsp;news & more</title><link>BASE/news/bridge.html</link></item>
+        <item><title>Library</title><link>BASE/news/library.html?a=1&b=2</link></item>
+        </channel></rss>""",
+        content_type="application/rss+xml",
+    )
+    articles, errors = split(reader(settings, tmp_path).read([feed]))
+    assert errors == [] and len(articles) == 2
+
+
+@pytest.mark.parametrize("label", ["text/plain", "text/html", "application/octet-stream"])
+def test_a_feed_with_a_wrong_label_is_read_as_a_feed(site, settings, tmp_path, label):
+    add_news(site)
+    feed = site.fixture("/feed.xml", "feed.rss", content_type=label)
+    articles, errors = split(reader(settings, tmp_path).read([feed]))
+    assert errors == [] and len(articles) >= 2
+
+
+def test_feed_fields_are_capped_and_fill_only_pages_on_its_origin(
+    site, settings, tmp_path, monkeypatch
+):
+    _fake_names(monkeypatch, "elsewhere.example")
+    add_news(site)
+    other = site.url("/news/library.html").replace("127.0.0.1", "elsewhere.example")
+    feed = site.add(
+        "/feed.xml",
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <item><title>Note to the reader</title><author>x@y.org (Ines Varga)</author>
+        <link>{other}</link><pubDate>Wed, 06 Mar 2024 09:00:00 GMT</pubDate></item>
+        <item><title>t2</title><author>x@y.org ({"Ines " * 5000})</author>
+        <link>BASE/news/library.html?same=1</link>
+        <pubDate>Fri, 01 Jan 2099 00:00:00 GMT</pubDate></item>
+        </channel></rss>""",
+        content_type="application/rss+xml",
+    )
+    articles, errors = split(reader(settings, tmp_path, web_allow_private=True).read([feed]))
+    assert errors == []
+    elsewhere, same = articles
+    # Another origin's page: the feed fills nothing.
+    assert elsewhere.date == "" and elsewhere.authors == []
+    # Its own origin's page: no date from the future, and no 25 000-character author.
+    from rag.web import MAX_FIELD_CHARS
+
+    assert same.date == "" and all(len(a) <= MAX_FIELD_CHARS for a in same.authors)
+    assert same.authors and len(same.authors[0]) < 5000
+
+
+def test_one_feed_read_has_an_overall_budget_and_an_entry_cap(
+    site, settings, tmp_path, monkeypatch
+):
+    import rag.web
+
+    urls = _stories(site, 12)
+
+    def slow(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.3)
+        h.send_response(503)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    for i in range(12):
+        site.add(f"/news/ferry-{i}.html", handler=slow)
+    feed = site.add("/feed.xml", _rss(urls), content_type="application/rss+xml")
+    monkeypatch.setattr(rag.web, "FEED_BUDGET_TIMEOUTS", 2.0)  # 1 s at a 0.5 s timeout
+    started = time.monotonic()
+    web = reader(settings, tmp_path)
+    _, errors = split(web.read([feed]))
+    assert time.monotonic() - started < 1.8
+    assert any("were not read within" in e.reason for e in errors), errors
+    assert site.page_requests() < 6 and all(e.path == feed for e in errors)
+    monkeypatch.setattr(rag.web, "MAX_FEED_ENTRIES", 3)
+    monkeypatch.setattr(rag.web, "FEED_BUDGET_TIMEOUTS", 100.0)
+    web = reader(settings, tmp_path / "2")
+    _, errors = split(web.read([feed]))
+    assert len(errors) == 3 and feed in web.kept
+    assert any("lists 12 entries; the first 3 are read" in w for w in web.warnings)
+
+
+def test_name_lookup_and_robots_txt_count_against_the_urls_deadline(
+    site, settings, tmp_path, monkeypatch
+):
+    import ipaddress
+
+    import rag.web
+
+    def slow_lookup(host: str) -> list:
+        time.sleep(0.2)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    def slow_robots(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.2)
+        h.send_response(404)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    def slow_page(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.3)
+        h._send(200, (FIXTURES / "library.html").read_bytes(), "text/html")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(rag.web, "resolve_host", slow_lookup)
+    site.add("/robots.txt", handler=slow_robots)
+    page = site.add("/news/library.html", handler=slow_page).replace("127.0.0.1", "slow.example")
+    started = time.monotonic()
+    articles, errors = split(reader(settings, tmp_path, web_respect_robots=True).read([page]))
+    assert articles == [] and "within 0.5 s" in errors[0].reason
+    assert time.monotonic() - started < 0.8
+
+
+def test_more_non_public_addresses_are_private():
+    from rag.web import private_address
+
+    for url in [
+        "http://[::ffff:0:7f00:1]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[fec0::1]/",
+        "http://192.0.0.8/",
+    ]:
+        assert private_address(url) is not None, url
+
+
+def test_lookup_threads_do_not_outlive_read(site, settings, tmp_path, monkeypatch):
+    import ipaddress
+
+    import rag.web
+
+    def hanging(host: str) -> list:
+        time.sleep(2)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(rag.web, "resolve_host", hanging)
+    urls = [site.url(f"/news/{i}.html").replace("127.0.0.1", f"n{i}.example") for i in range(8)]
+    before = {t.ident for t in threading.enumerate()}
+    _, errors = split(reader(settings, tmp_path, web_timeout=0.2).read(urls))
+    assert len(errors) == 8 and "name lookup" in errors[0].reason
+    left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert len(left) <= 2 and all(t.daemon for t in left), left
+
+
+def test_a_self_signed_certificate_is_named(settings, tmp_path):
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(Site(port)))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        _, errors = split(reader(settings, tmp_path).read([f"https://127.0.0.1:{port}/a"]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "TLS certificate problem" in errors[0].reason and "self-signed" in errors[0].reason
+
+
+@pytest.mark.e2e
+def test_prune_keeps_a_feeds_stories_once_its_cache_is_gone(site, feed_ingestor):
+    """The record that a URL is a feed outlives the HTTP cache, so a maintenance page that
+    replaces the feed later is still a failed read."""
+    import shutil
+
+    feed, _, ids = _ingest_ten(site, feed_ingestor)
+    shutil.rmtree(feed_ingestor.settings.data_dir / "web")  # the HTTP cache, disposable
+    maintenance = (
+        "<html><head><title>Back soon</title></head><body><article><h1>Back soon</h1><p>"
+        + "Our site is down for planned maintenance tonight. " * 5
+        + "</p></article></body></html>"
+    )
+    site.add("/feed.xml", maintenance)
+    page = feed_ingestor.run([feed], prune=True, progress=False)
+    assert page.articles.removed == 0 and set(feed_ingestor.store.indexed()) == ids
+    assert "answered with a web page where it had an RSS/Atom feed" in page.errors[0].reason
