@@ -37,8 +37,9 @@ at most `MAX_LOOKUP_THREADS` lookups run at once. One read of a feed, its pages 
 keeps their stories) and reads at most `MAX_FEED_ENTRIES` entries. A feed declaring a DOCTYPE
 subset or entities is refused before parsing (entity expansion escapes the size limit); HTML
 entities and bare ampersands are read as a browser would. Anything else a server sends that the
-libraries raise on is a failed read of that URL, never the end of the run. `web_host_delay` seconds pass between the end of one request and the start of the next
-to the same host (longer when robots.txt asks with Crawl-delay); robots.txt is honoured (RFC
+libraries raise on is a failed read of that URL, never the end of the run. `web_host_delay`
+seconds pass between the end of one request and the start of the next to the same host (longer
+when robots.txt asks with Crawl-delay, capped at `MAX_CRAWL_DELAY`); robots.txt is honoured (RFC
 9309: 4xx means no rules, 5xx or unreachable means keep out for now), fetched with the same client
 and cached for a day.
 
