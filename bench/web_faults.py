@@ -1,6 +1,8 @@
 """Web ingestion against hostile servers, all on 127.0.0.1: how long a trickling server holds a
 read (against RAG_WEB_TIMEOUT), how much memory a compression bomb takes (against
-RAG_WEB_MAX_PAGE_MB), and how many stories `--prune` keeps after a damaged feed.
+RAG_WEB_MAX_PAGE_MB), how long one feed of never-ending pages holds a read, what an entity bomb
+in a feed and a pile of stacked content encodings do, and how many stories `--prune` keeps after
+a damaged feed.
 
     python -m bench.web_faults [--timeout 4] [--limit-mb 5] [--bomb-mb 200] [--skip-prune]
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +102,55 @@ CASES = {
     "trickled body": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>",
     "trickled headers": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Slow: ",
 }
+# A feed of this many entries whose pages trickle forever, read at FEED_TIMEOUT: without an
+# overall budget it holds the read FEED_ENTRIES x FEED_TIMEOUT seconds.
+FEED_ENTRIES = 200
+FEED_TIMEOUT = 0.25
+OTHER_CASES = ["feed entry budget", "entity bomb", "stacked encodings", "empty-block bomb"]
+
+
+def _entity_bomb(limit_mb: float) -> bytes:
+    """A feed under the size limit whose one entity, used ~300 000 times a MB, expands ~90x
+    inside expat's own amplification allowance."""
+    refs = "&b;" * int(min(limit_mb, 1.0) * 1_000_000 / 3)
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY b "{"y" * 280}">]><rss version="2.0">'
+        f"<channel><title>t</title><item><title>{refs}</title><link>/s</link></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+def _empty_blocks(mb: int) -> bytes:
+    """gzip(a gzip stream of empty stored deflate blocks): the last layer decodes to nothing."""
+    block = b"\x00\x00\x00\xff\xff" * 200_000
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [z.compress(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")]
+    return b"".join(out + [z.compress(block) for _ in range(mb)]) + z.flush()
+
+
+def _serve_case(server: _Server, case: str, limit_mb: float, bomb_mb: int) -> None:
+    if case in CASES:
+        server.handlers["/case"] = _trickle(CASES[case])
+    elif case == "feed entry budget":
+        links = [f"{server.base}/slow/{i}" for i in range(FEED_ENTRIES)]
+        server.bodies["/case"] = (_rss(links), "application/rss+xml", {})
+        for link in links:
+            server.handlers[link[len(server.base) :]] = _trickle(CASES["trickled body"])
+    elif case == "entity bomb":
+        server.bodies["/case"] = (_entity_bomb(limit_mb), "application/rss+xml", {})
+    elif case == "stacked encodings":
+        html = b"<html><body><p>" + b"Varnholt harbour news. " * 20 + b"</p></body></html>"
+        for _ in range(1500):
+            html = zlib.compress(html, 1)
+        headers = {"Content-Encoding": ", ".join(["deflate"] * 1500)}
+        server.bodies["/case"] = (html, "text/html", headers)
+    elif case == "empty-block bomb":
+        body = _empty_blocks(bomb_mb)
+        server.bodies["/case"] = (body, "text/html", {"Content-Encoding": "gzip, gzip"})
+    else:
+        encoding = case.split()[0]
+        body = _bomb(encoding, bomb_mb)
+        server.bodies["/case"] = (body, "text/html", {"Content-Encoding": encoding})
 
 
 def run_case(case: str, timeout: float, limit_mb: float, bomb_mb: int) -> dict:
@@ -107,12 +159,9 @@ def run_case(case: str, timeout: float, limit_mb: float, bomb_mb: int) -> dict:
     from rag.web import WebReader
 
     server = _Server()
-    if case in CASES:
-        server.handlers["/case"] = _trickle(CASES[case])
-    else:
-        encoding = case.split()[0]
-        body = _bomb(encoding, bomb_mb)
-        server.bodies["/case"] = (body, "text/html", {"Content-Encoding": encoding})
+    _serve_case(server, case, limit_mb, bomb_mb)
+    if case == "feed entry budget":
+        timeout = FEED_TIMEOUT
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp()),
         web_timeout=timeout,
@@ -123,7 +172,10 @@ def run_case(case: str, timeout: float, limit_mb: float, bomb_mb: int) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     started = time.monotonic()
-    items = list(WebReader(settings).read([server.base + "/case"]))
+    try:
+        items: list = list(WebReader(settings).read([server.base + "/case"]))
+    except Exception as e:  # the whole run ended: what the review found
+        items = [f"RUN ENDED: {type(e).__name__}: {str(e)[:80]}"]
     seconds = time.monotonic() - started
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -136,8 +188,24 @@ def run_case(case: str, timeout: float, limit_mb: float, bomb_mb: int) -> dict:
         "limit_mb": limit_mb,
         "peak_traced_mb": round(traced / 1e6, 1),
         "peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
-        "result": str(getattr(items[0], "reason", "read")) if items else "nothing",
+        "result": _result(items),
     }
+
+
+def _result(items: list) -> str:
+    if not items:
+        return "nothing"
+    if isinstance(items[0], str):
+        return items[0]
+    errors = [i for i in items if hasattr(i, "reason")]
+    if len(items) == 1:
+        first = items[0]
+        if hasattr(first, "reason"):
+            return str(first.reason)
+        return f"an article, title {len(first.title)} chars"
+    return f"{len(items) - len(errors)} articles, {len(errors)} errors; last: " + (
+        str(errors[-1].reason) if errors else ""
+    )
 
 
 def _stories(server: _Server, n: int) -> list[str]:
@@ -179,9 +247,11 @@ def run_prune() -> list[dict]:
     ) + b"</p></article></body></html>"
     steps = [
         ("clean feed, 10 entries", full, rss),
+        ("the same feed labelled text/plain", full, "text/plain"),
         ("feed cut after 5 of 10 entries", full[: full.index(b"<item><title>t5<")], rss),
         ("200 maintenance page", maintenance, "text/html"),
         ("valid feed, 3 of the 10 entries", _rss(urls[:3]), rss),
+        ("maintenance page, HTTP cache deleted", maintenance, "text/html"),
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +260,8 @@ def run_prune() -> list[dict]:
         ingestor = Ingestor(settings, store, OnnxMiniLMEmbedding())
         feed = server.base + "/feed.xml"
         for name, body, ctype in steps:
+            if "cache deleted" in name:
+                shutil.rmtree(settings.data_dir / "web", ignore_errors=True)
             server.bodies["/feed.xml"] = (body, ctype, {})
             report = ingestor.run([feed], prune=True, progress=False)
             rows.append(
@@ -222,7 +294,7 @@ def main() -> None:
 
     # Before this release httpx chose the encodings (gzip, deflate, br with brotli installed).
     accepted = getattr(rag.web, "ACCEPTED", "gzip, deflate, br")
-    cases = [*CASES, "gzip bomb"] + (["br bomb"] if "br" in accepted else [])
+    cases = [*CASES, "gzip bomb"] + (["br bomb"] if "br" in accepted else []) + OTHER_CASES
     results = []
     for case in cases:
         cmd = [sys.executable, "-m", "bench.web_faults", "--case", case]
@@ -265,6 +337,8 @@ def main() -> None:
             "drip_every_s": DRIP_EVERY,
             "trickle_cap_s": TRICKLE_SECONDS,
             "accept_encoding": accepted,
+            "feed_entries": FEED_ENTRIES,
+            "feed_timeout_s": FEED_TIMEOUT,
         },
         "fetch": results,
         "prune": prune,
