@@ -216,6 +216,13 @@ def test_a_name_the_answer_sentence_also_names_is_no_conflict() -> None:
         chunk(
             "v2", "harbour-times.example", "Per Lindqvist lost the Velmar mayoral race on Sunday."
         ),
+        # The man her sentence names, here with his title and full name: no other answer.
+        chunk(
+            "v3",
+            "orlen-herald.example",
+            "Velmar Mayor Per Lindqvist beat the other candidates in the race.",
+            LEADS[2],
+        ),
     ]
     assert find(short("v1", "Tove Arnskog", "person"), chunks).conflicts == []
 
