@@ -782,6 +782,7 @@ class WebReader:
         self.warnings: list[str] = []
         self.kept: set[str] = set()
         self._last_request: dict[str, float] = {}  # netloc -> monotonic end of the last request
+        self._last_robots: dict[str, float] = {}  # the same for robots.txt requests
         self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
         self._client: httpx.Client | None = None
         self._cache: _Cache | None = None
@@ -1309,7 +1310,8 @@ class WebReader:
     def _wait_for_host(self, url: str) -> None:
         netloc = urlsplit(url).netloc.lower()
         last = self._last_request.get(netloc)
-        if last is None:
+        robots_at = self._last_robots.get(netloc)
+        if last is None and robots_at is None:
             return
         delay = self.settings.web_host_delay
         rules = self._robots.get(_origin(url))
@@ -1317,7 +1319,12 @@ class WebReader:
             crawl_delay = rules[0].crawl_delay(self.settings.web_user_agent)
             if crawl_delay:
                 delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
-        pause = last + delay - time.monotonic()
+        # The Crawl-delay spaces pages; robots.txt is followed by the host delay alone.
+        due = max(
+            last + delay if last is not None else -math.inf,
+            robots_at + self.settings.web_host_delay if robots_at is not None else -math.inf,
+        )
+        pause = due - time.monotonic()
         if pause > 0 and time.monotonic() + pause >= self._until:
             # Waiting would outlast the feed's budget (a large Crawl-delay, say).
             raise FetchError(self._budget_reason())
@@ -1389,7 +1396,9 @@ class WebReader:
                     limit=ROBOTS_MAX_BYTES,
                 )
             finally:
-                self._last_request[urlsplit(current).netloc.lower()] = time.monotonic()
+                # Kept apart from the pages' last request: the Crawl-delay it may ask for
+                # spaces pages, and would otherwise hold the first page asked for that long.
+                self._last_robots[urlsplit(current).netloc.lower()] = time.monotonic()
             if location is None:
                 return response
             current = _redirect_target(current, location)

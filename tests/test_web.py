@@ -1363,3 +1363,63 @@ def test_prune_keeps_a_feeds_stories_once_its_cache_is_gone(site, feed_ingestor)
     page = feed_ingestor.run([feed], prune=True, progress=False)
     assert page.articles.removed == 0 and set(feed_ingestor.store.indexed()) == ids
     assert "answered with a web page where it had an RSS/Atom feed" in page.errors[0].reason
+
+
+def test_a_large_crawl_delay_counts_against_the_feeds_budget(site, settings, tmp_path, monkeypatch):
+    import rag.web
+
+    add_news(site)
+    site.add("/robots.txt", "User-agent: *\nCrawl-delay: 25\n", content_type="text/plain")
+    feed = site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    monkeypatch.setattr(rag.web, "FEED_BUDGET_TIMEOUTS", 4.0)  # 2 s at a 0.5 s timeout
+    started = time.monotonic()
+    _, errors = split(reader(settings, tmp_path).read([feed]))
+    assert time.monotonic() - started < 3.0
+    assert errors and "Crawl-delay" in errors[0].reason and errors[0].path == feed
+
+
+def test_the_watchdog_cuts_only_its_own_requests_stream():
+    """A watchdog firing late must not cut a pooled connection a later request took over."""
+    from rag.web import _Connections
+
+    cut: list[str] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def cut(self) -> None:
+            cut.append(self.name)
+
+    net = _Connections()
+    first = net.begin(time.monotonic() + 1)
+    net.active = Stream("pooled")  # type: ignore[assignment]
+    net.end()
+    second = net.begin(time.monotonic() + 1)
+    net.active = Stream("pooled")  # type: ignore[assignment]
+    net.cut(first)  # the first request's watchdog, late
+    assert cut == []
+    net.cut(second)
+    assert cut == ["pooled"]
+
+
+def test_a_failed_read_keeps_the_feed_record_fresh(site, settings, tmp_path, monkeypatch):
+    import sqlite3
+
+    import rag.web
+
+    add_news(site)
+    feed = site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    split(reader(settings, tmp_path).read([feed]))
+    record = settings.data_dir / rag.web.SOURCES_FILE
+    with sqlite3.connect(record) as db:
+        db.execute("UPDATE sources SET used = ?", (time.time() - 300 * 86400,))
+    site.add("/feed.xml", "down", status=503, content_type="text/plain")
+    _, errors = split(reader(settings, tmp_path).read([feed]))
+    assert "HTTP 503" in errors[0].reason
+    # 300 days later the record would be gone at a 100-day expiry, had the failure not renewed it.
+    monkeypatch.setattr(rag.web, "SOURCE_KEEP_DAYS", 100)
+    site.fixture("/feed.xml", "bridge.html")
+    articles, errors = split(reader(settings, tmp_path).read([feed]))
+    assert articles == []
+    assert "answered with a web page where it had an RSS/Atom feed" in errors[0].reason
