@@ -76,7 +76,8 @@ _MONEY_TRANSFER = re.compile(
 _NEGATED = re.compile(
     r"""\b(?:never|do\s+not|don['’]t|not\s+to|should\s+not|must\s+not|shouldn['’]t|no\s+one
     |nobody|ne\s+\w+\s+jamais|jamais|niemals|nie|nunca|no\s+\w+\s+nunca|mai)\s+(?:[\w'’-]+\s+){0,4}?
-    (?:give|send|share|provide|enter|disclose|reply|transfer|pay|type|click|call|confirm|verify
+    (?:give|send|share|provide|enter|disclose|reveal|reply|transfer|pay|type|click|call|confirm
+    |verify
     |hand|communiqu\w*|donn\w*|envoy\w*|weiter\w*|geben|senden|dar|envi\w*|compart\w*)""",
     _F,
 )
@@ -84,7 +85,7 @@ _SCAM_REPORT = re.compile(
     r"""\b(?:scam\w*|fraud\w*|fake|phishing|impersonat\w*|criminals?|swindl\w*|arnaque\w*
     |escroc\w*|Betrug\w*|Betrüger\w*|estafa\w*|truffa\w*)\b[^.!?]*\b(?:warn\w*|said|says
     |reported|told|according|alert\w*|urg\w*|advis\w*|met\s+en\s+garde|warnt|advirti\w*)\b
-    |\b(?:warn\w*|said|reported|alert\w*)\b[^.!?]*\b(?:scam\w*|fraud\w*|fake|phishing
+    |\b(?:warn\w*|said|reported|according|alert\w*)\b[^.!?]*\b(?:scam\w*|fraud\w*|fake|phishing
     |impersonat\w*|criminals?)\b""",
     _F,
 )
@@ -94,6 +95,21 @@ def _is_warning(s: str) -> bool:
     return bool(_NEGATED.search(s) or _SCAM_REPORT.search(s))
 
 
+# Someone asked to do something: "your", "you can", an order opening the sentence.
+_TO_READER = re.compile(
+    r"""\b(?:you|your|yours|vous|votre|vos|Sie|Ihre?n?|usted|su|sus)\b
+    |^\W*(?:please\s+)?[A-Za-z]+\s+(?:your|the|their)\b
+    |\b(?:can|should|must|need\s+to|are\s+asked\s+to|are\s+invited\s+to)\s+(?:[\w'’-]+\s+)?
+    (?:send|email|text|give|provide|submit|enter|share|confirm|verify|reply|forward|transfer)""",
+    _F,
+)
+# What a reader is told to do with a contact point.
+_ACT = re.compile(
+    r"""\b(?:call|ring|dial|text|phone|contact|visit|go\s+to|click|tap|email|e-mail|write\s+to
+    |send|reply|log\s*in|sign\s*in|register|apply|enter|submit|scan|appel\w*|visit\w*|envoy\w*
+    |ruf\w*|besuch\w*|llam\w*|visite\w*|envi\w*|chiam\w*)\b""",
+    _F,
+)
 # The question asks how to reach someone: then a contact point may be quoted, with its source.
 _ASKS_CONTACT = re.compile(
     r"""\b(?:contact|reach|call|phone|ring|e-?mail|write\s+to|get\s+in\s+touch|hotline
@@ -120,9 +136,10 @@ def relays_request(sentence: str) -> bool:
     s = fold(" ".join(strip_markers(sentence).split()))
     if _is_warning(s):
         return False
-    if _SENSITIVE.search(s) and _GIVE.search(s):
+    contact = _CONTACT.search(s)
+    if _SENSITIVE.search(s) and _GIVE.search(s) and (contact or _TO_READER.search(s)):
         return True
-    if _CONTACT.search(s) and _PAYS.search(s):
+    if contact and _PAYS.search(s) and _ACT.search(s):
         return True
     return bool(_MONEY_TRANSFER.search(s))
 
