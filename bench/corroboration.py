@@ -404,6 +404,77 @@ def answers(args: argparse.Namespace) -> int:
     return 0
 
 
+def gcs(args: argparse.Namespace) -> int:
+    """Without the engine: each question's quiz answer, at its first place in an evidence
+    article, corroborated over all the question's evidence articles (whole texts as chunks).
+    How often 2+ sources, how many conflicts, and a sample of conflicts to judge by hand."""
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from rag.corroborate import corroborate
+
+    if not (REALTIMEQA / f"gcs{args.year}").exists():
+        print(f"skipped: {REALTIMEQA}/gcs{args.year} is absent")
+        return 0
+    docs, qa = _load(args.year)
+    found, sampled = [], []
+    for q in qa[: args.limit or None]:
+        gold = q["answers"][0]
+        evidence = [docs[d] for d in q["evidence_doc_ids"] if d in docs]
+        chunks = [
+            NodeWithScore(
+                node=TextNode(
+                    text=d["text"],
+                    start_char_idx=0,
+                    end_char_idx=len(d["text"]),
+                    metadata={k: d.get(k, "") for k in ("title", "source", "url", "date")}
+                    | {"doc_id": d["id"]},
+                ),
+                score=1.0,
+            )
+            for d in evidence
+        ]
+        hit = next((h for d in evidence for h in _hits(d, gold)), None)
+        if hit is None:
+            continue
+        text = docs[hit.doc]["text"]
+        start = text.find(hit.sentence) + hit.span[0]
+        value = text[start : start + len(gold)]
+        kind = candidate_kind(value)
+        wanted = question_kind(q["question"])
+        kind = (wanted if wanted in NAME_KINDS else "name") if kind == "name" else kind
+        short = ShortAnswer(value, 1, hit.doc, start, start + len(value), kind, 0.0, "gold")
+        res = corroborate(short, chunks[:1], chunks)
+        if res is None:
+            continue
+        found.append(res)
+        for c in res.conflicts:
+            sampled.append(
+                {
+                    "question_id": q["id"],
+                    "answer": value,
+                    "answer_sentence": hit.sentence,
+                    "conflict": c.text,
+                    "conflict_sentence": c.where.sentence if c.where else "",
+                    "real_disagreement": None,  # to fill in by hand
+                }
+            )
+    summary = {
+        "year": args.year,
+        "questions": len(found),
+        "two_plus_sources": _share([r.corroboration.sources >= 2 for r in found]),
+        "with_conflicts": _share([bool(r.conflicts) for r in found]),
+        "conflicts": len(sampled),
+    }
+    print(json.dumps(summary, indent=2))
+    random.Random(0).shuffle(sampled)
+    if args.sample_out:  # read at run time from third-party data: kept outside the repository
+        with open(args.sample_out, "w", encoding="utf-8") as fh:
+            for x in sampled[: args.sample]:
+                fh.write(json.dumps(x, ensure_ascii=False) + "\n")
+    print("report:", report_path("corroboration-gcs", summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -413,8 +484,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--corpus", help="the eval's corpus (to find its store when replaying)")
     a.add_argument("--sample", type=int, default=30)
     a.add_argument("--sample-out", help="write a random sample of conflicts to judge by hand")
+    g = sub.add_parser("gcs", help="the quiz answers of a RealTime QA year, without the engine")
+    g.add_argument("--year", default="2024")
+    g.add_argument("--limit", type=int, default=0)
+    g.add_argument("--sample", type=int, default=30)
+    g.add_argument("--sample-out", help="write a sample of conflicts (outside the repository)")
     args = ap.parse_args(argv)
-    return fit(args) if args.command == "fit" else answers(args)
+    return {"fit": fit, "answers": answers, "gcs": gcs}[args.command](args)
 
 
 if __name__ == "__main__":
