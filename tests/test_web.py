@@ -1423,3 +1423,26 @@ def test_a_failed_read_keeps_the_feed_record_fresh(site, settings, tmp_path, mon
     articles, errors = split(reader(settings, tmp_path).read([feed]))
     assert articles == []
     assert "answered with a web page where it had an RSS/Atom feed" in errors[0].reason
+
+
+def test_text_extraction_sees_at_most_max_extract_chars(site, settings, tmp_path, monkeypatch):
+    import rag.web
+
+    seen: list[int] = []
+    real = rag.web.extract_html
+
+    def spy(html: str, url: str):
+        seen.append(len(html))
+        return real(html, url=url)
+
+    monkeypatch.setattr(rag.web, "extract_html", spy)
+    monkeypatch.setattr(rag.web, "MAX_EXTRACT_CHARS", 200_000)
+    body = (
+        "<html><head><title>Oskel tide tables</title></head><body><article>"
+        + "<p>The Oskel harbour office posted new tide tables on Friday.</p>" * 10_000
+        + "</article></body></html>"
+    )
+    url = site.add("/news/tides.html", body)
+    articles, errors = split(reader(settings, tmp_path, web_timeout=5.0).read([url]))
+    assert errors == [] and "tide tables" in articles[0].text
+    assert seen == [200_000]
