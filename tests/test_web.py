@@ -1273,7 +1273,9 @@ def test_name_lookup_and_robots_txt_count_against_the_urls_deadline(
     started = time.monotonic()
     articles, errors = split(reader(settings, tmp_path, web_respect_robots=True).read([page]))
     assert articles == [] and "within 0.5 s" in errors[0].reason
-    assert time.monotonic() - started < 0.8
+    # Each step alone is under the timeout (the old code read the page in 0.7 s); the bound
+    # leaves room for the client's set-up (CA certificates) on a loaded machine.
+    assert time.monotonic() - started < 1.2
 
 
 def test_more_non_public_addresses_are_private():
@@ -1294,7 +1296,7 @@ def test_lookup_threads_do_not_outlive_read(site, settings, tmp_path, monkeypatc
     import rag.web
 
     def hanging(host: str) -> list:
-        time.sleep(2)
+        time.sleep(1)  # short: its threads hold the lookup slots for later tests
         return [ipaddress.ip_address("127.0.0.1")]
 
     monkeypatch.setattr(rag.web, "resolve_host", hanging)
