@@ -21,8 +21,9 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNo
 from pydantic import ConfigDict
 
 from rag.answer_span import WH_WORD, last_question_span
-from rag.embeddings import VectorCache, token_ids
+from rag.embeddings import OnnxMiniLMEmbedding, VectorCache, token_ids
 from rag.injection import planted_spans, planted_title
+from rag.injection_model import Vectors
 from rag.text import sentence_spans, terms
 
 ARTICLE_FIELDS = ("doc_id", "title", "source", "url", "date")
@@ -45,7 +46,9 @@ class Sentence:
 
 
 def candidate_sentences(
-    nodes: list[NodeWithScore], article_text: Callable[[str], str] | None = None
+    nodes: list[NodeWithScore],
+    article_text: Callable[[str], str] | None = None,
+    vectors: Vectors | None = None,
 ) -> list[Sentence]:
     """Every sentence of the retrieved chunks, once, with spans in its article.
 
@@ -54,7 +57,7 @@ def candidate_sentences(
     cleaned article), plantings are found in the whole article, so a frame in a chunk that was
     not retrieved still taints the claim at the start of one that was.
     """
-    planted = _planted_by_doc(nodes, article_text)
+    planted = _planted_by_doc(nodes, article_text, vectors)
     seen: set[tuple[str, int]] = set()
     out = []
     for nws in nodes:
@@ -107,9 +110,9 @@ def _start(node: BaseNode) -> int:
 
 
 @lru_cache(maxsize=_ARTICLE_SPANS_MAX)
-def _chunk_spans(text: str) -> tuple[tuple[int, int], ...]:
+def _chunk_spans(text: str, vectors: Vectors | None = None) -> tuple[tuple[int, int], ...]:
     """Planted spans of one chunk: the same chunks come back for many questions."""
-    return tuple(planted_spans(text))
+    return tuple(planted_spans(text, vectors=vectors))
 
 
 # How far around a retrieved chunk the learned detector reads its article: a frame before
@@ -119,7 +122,9 @@ SCOPE_AFTER = 200
 
 
 def _planted_by_doc(
-    nodes: list[NodeWithScore], article_text: Callable[[str], str] | None
+    nodes: list[NodeWithScore],
+    article_text: Callable[[str], str] | None,
+    vectors: Vectors | None = None,
 ) -> dict[str, list[tuple[int, int]]]:
     """Planted spans (article offsets) per article: in each retrieved chunk, and in the whole
     article when it can be read (the learned detector there only near the retrieved chunks)."""
@@ -132,7 +137,7 @@ def _planted_by_doc(
         fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
         base = _start(nws.node)
         text = nws.node.get_content()
-        out.setdefault(doc, []).extend((base + a, base + b) for a, b in _chunk_spans(text))
+        out.setdefault(doc, []).extend((base + a, base + b) for a, b in _chunk_spans(text, vectors))
         scopes.setdefault(doc, []).append(
             (max(0, base - SCOPE_BEFORE), base + len(text) + SCOPE_AFTER)
         )
@@ -147,7 +152,7 @@ def _planted_by_doc(
                 _article_spans.move_to_end(key)
         if cached is None:
             try:
-                cached = planted_spans(article_text(doc), scope=scope)
+                cached = planted_spans(article_text(doc), scope=scope, vectors=vectors)
             except KeyError:  # deleted since retrieval: the chunks' own spans stand
                 continue
             with _article_spans_lock:
@@ -280,7 +285,11 @@ class SentenceSelector(BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         query = query_bundle.query_str if query_bundle else ""
-        sentences = candidate_sentences(nodes, self.article_text)
+        # The detector's vectors are all-MiniLM-L6-v2's: when relevance uses the same model,
+        # one cache serves both, and each sentence is embedded once.
+        shared = self.cache is not None and isinstance(self.embed, OnnxMiniLMEmbedding)
+        vectors = self.cache.get_many if shared and self.cache is not None else None
+        sentences = candidate_sentences(nodes, self.article_text, vectors)
         score_sentences(
             sentences,
             query,

@@ -31,7 +31,7 @@ import re
 from functools import lru_cache
 
 from rag.confusables import fold
-from rag.injection_model import flagged
+from rag.injection_model import Vectors, flagged
 from rag.text import key_tokens, sentence_spans, terms
 
 _F = re.IGNORECASE | re.VERBOSE
@@ -289,7 +289,9 @@ def addresses_ai(sentence: str) -> bool:
     return any(p.search(folded) for p in _patterns(folded))
 
 
-def planted_flags(sentences: list[str], scored: list[bool] | None = None) -> list[bool]:
+def planted_flags(
+    sentences: list[str], scored: list[bool] | None = None, vectors: Vectors | None = None
+) -> list[bool]:
     """Which sentences are plantings: a pattern matches, or the detector's score passes.
     With `scored`, only the sentences marked True are given to the detector (it costs an
     embedding each); the others are judged by the patterns alone."""
@@ -298,7 +300,8 @@ def planted_flags(sentences: list[str], scored: list[bool] | None = None) -> lis
     pick = [i for i in range(len(folded)) if scored is None or scored[i]]
     by_model = [False] * len(folded)
     if pick:
-        for i, hit in zip(pick, flagged([folded[i] for i in pick], pattern_signals), strict=True):
+        hits = flagged([folded[i] for i in pick], pattern_signals, vectors)
+        for i, hit in zip(pick, hits, strict=True):
             by_model[i] = hit
     return [a or b for a, b in zip(by_pattern, by_model, strict=True)]
 
@@ -333,7 +336,10 @@ def planted_title(title: str) -> bool:
 
 
 def planted_spans(
-    text: str, offset: int = 0, scope: list[tuple[int, int]] | None = None
+    text: str,
+    offset: int = 0,
+    scope: list[tuple[int, int]] | None = None,
+    vectors: Vectors | None = None,
 ) -> list[tuple[int, int]]:
     """(start, end) of every planted sentence in `text`, and of the sentences it frames.
 
@@ -350,7 +356,7 @@ def planted_spans(
     scored = None
     if scope is not None:
         scored = [any(a < e and s < b for a, b in scope) for s, e in spans]
-    planted = planted_flags(sentences, scored)
+    planted = planted_flags(sentences, scored, vectors)
     tainted = set()
     for i, hit in enumerate(planted):
         if not hit:

@@ -229,11 +229,18 @@ def embed(sentences: Sequence[str]) -> np.ndarray:
     )
 
 
+Vectors = Callable[[list[str]], list[list[float]]]
+
+
 def planted_scores(
-    sentences: Sequence[str], regex: Callable[[str], tuple[bool, bool]]
+    sentences: Sequence[str],
+    regex: Callable[[str], tuple[bool, bool]],
+    vectors: Vectors | None = None,
 ) -> list[float]:
     """P(planted) of each sentence, cached by text: the same chunks come back for many
-    questions. `regex(folded sentence)` -> (addresses an AI, orders whoever answers)."""
+    questions. `regex(folded sentence)` -> (addresses an AI, orders whoever answers).
+    `vectors` embeds with all-MiniLM-L6-v2 through the caller's cache (the answer path's
+    sentence vectors, so relevance scoring reuses them); by default, the detector's own."""
     folded = [fold(" ".join(s.split())) for s in sentences]
     with _lock:
         known = {s: _scores[s] for s in folded if s in _scores}
@@ -242,7 +249,8 @@ def planted_scores(
     missing = list(dict.fromkeys(s for s in folded if s not in known))
     if missing:
         model = detector()
-        found = model.scores(features(missing, embed(missing), regex))
+        vecs = np.array(vectors(missing), dtype=np.float32) if vectors else embed(missing)
+        found = model.scores(features(missing, vecs, regex))
         with _lock:
             for s, p in zip(missing, found, strict=True):
                 _scores[s] = known[s] = float(p)
@@ -251,6 +259,10 @@ def planted_scores(
     return [known[s] for s in folded]
 
 
-def flagged(sentences: Sequence[str], regex: Callable[[str], tuple[bool, bool]]) -> list[bool]:
+def flagged(
+    sentences: Sequence[str],
+    regex: Callable[[str], tuple[bool, bool]],
+    vectors: Vectors | None = None,
+) -> list[bool]:
     t = detector().threshold
-    return [p >= t for p in planted_scores(sentences, regex)]
+    return [p >= t for p in planted_scores(sentences, regex, vectors)]
