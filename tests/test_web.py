@@ -349,14 +349,14 @@ def test_slow_page_times_out_and_the_rest_goes_on(site, settings, tmp_path):
     add_news(site)
 
     def slow(h: BaseHTTPRequestHandler) -> None:
-        time.sleep(2)  # four times the test timeout
+        time.sleep(5)  # ten times the test timeout
 
     site.add("/slow.html", handler=slow)
     started = time.monotonic()
     articles, errors = split(
         reader(settings, tmp_path).read([site.url("/slow.html"), site.url("/news/library.html")])
     )
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 3.5
     assert len(articles) == 1
     assert errors[0].path == site.url("/slow.html") and "within 0.5 s" in errors[0].reason
 
@@ -368,7 +368,7 @@ def test_dripping_page_hits_the_overall_deadline(site, settings, tmp_path):
         h.send_header("Content-Type", "text/html")
         h.end_headers()
         try:
-            for _ in range(20):
+            for _ in range(60):
                 h.wfile.write(b"<p>" + b"x" * 70_000)
                 h.wfile.flush()
                 time.sleep(0.1)
@@ -378,7 +378,7 @@ def test_dripping_page_hits_the_overall_deadline(site, settings, tmp_path):
     site.add("/drip.html", handler=drip)
     started = time.monotonic()
     articles, errors = split(reader(settings, tmp_path).read([site.url("/drip.html")]))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
     assert articles == [] and "within 0.5 s" in errors[0].reason
 
 
@@ -675,7 +675,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(site, settings, tmp_path,
     articles, errors = split(reader(settings, tmp_path).read([site.url("/trickle.html")]))
     took = time.monotonic() - started
     assert articles == [] and "within 0.5 s" in errors[0].reason
-    assert took < 1.5, took
+    assert took < 3.0, took
 
 
 def test_a_stalled_tls_handshake_is_cut_off_at_the_deadline(settings, tmp_path):
@@ -708,7 +708,7 @@ def test_a_stalled_tls_handshake_is_cut_off_at_the_deadline(settings, tmp_path):
         server.close()
     took = time.monotonic() - started
     assert articles == [] and "within 0.5 s" in errors[0].reason
-    assert took < 1.5, took
+    assert took < 3.0, took
 
 
 def test_the_watchdog_alone_ends_a_request_at_its_deadline(site, settings, tmp_path, monkeypatch):
@@ -723,7 +723,7 @@ def test_the_watchdog_alone_ends_a_request_at_its_deadline(site, settings, tmp_p
     articles, errors = split(reader(settings, tmp_path).read([site.url("/trickle.html")]))
     took = time.monotonic() - started
     assert articles == [] and "within 0.5 s" in errors[0].reason
-    assert took < 1.5, took
+    assert took < 3.0, took
 
 
 def test_a_slow_name_lookup_counts_against_the_deadline(site, settings, tmp_path, monkeypatch):
@@ -732,7 +732,7 @@ def test_a_slow_name_lookup_counts_against_the_deadline(site, settings, tmp_path
     import rag.web
 
     def slow(host: str) -> list:
-        time.sleep(3)  # a resolver that does not answer
+        time.sleep(8)  # a resolver that does not answer
         return [ipaddress.ip_address("127.0.0.1")]
 
     monkeypatch.setattr(rag.web, "resolve_host", slow)
@@ -741,7 +741,7 @@ def test_a_slow_name_lookup_counts_against_the_deadline(site, settings, tmp_path
     articles, errors = split(reader(settings, tmp_path).read([page]))
     took = time.monotonic() - started
     assert articles == [] and "within 0.5 s" in errors[0].reason
-    assert took < 1.5, took
+    assert took < 3.0, took
 
 
 def _bomb(encoding: str, size: int = 50_000_000) -> bytes:
@@ -1129,7 +1129,7 @@ def test_intermediate_decoded_output_counts_against_the_limit(site, settings, tm
     started = time.monotonic()
     articles, errors = split(reader(settings, tmp_path, web_max_page_mb=1.0).read([bomb]))
     assert articles == [] and "over the 1 MB limit" in errors[0].reason
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
 
 
 def test_multi_member_gzip_is_read_whole(site, settings, tmp_path):
@@ -1160,7 +1160,7 @@ def test_a_feed_declaring_entities_is_refused_before_parsing(site, settings, tmp
     articles, errors = split(reader(settings, tmp_path).read([feed]))
     assert articles == [] and len(errors) == 1
     assert "declares a DOCTYPE or entities" in errors[0].reason
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     assert site.hits["/news/library.html"] == 0
 
 
@@ -1235,7 +1235,7 @@ def test_one_feed_read_has_an_overall_budget_and_an_entry_cap(
     started = time.monotonic()
     web = reader(settings, tmp_path)
     _, errors = split(web.read([feed]))
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 4.0
     assert any("were not read within" in e.reason for e in errors), errors
     assert site.page_requests() < 6 and all(e.path == feed for e in errors)
     monkeypatch.setattr(rag.web, "MAX_FEED_ENTRIES", 3)
@@ -1275,7 +1275,7 @@ def test_name_lookup_and_robots_txt_count_against_the_urls_deadline(
     assert articles == [] and "within 0.5 s" in errors[0].reason
     # Each step alone is under the timeout (the old code read the page in 0.7 s); the bound
     # leaves room for the client's set-up (CA certificates) on a loaded machine.
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 3.0
 
 
 def test_more_non_public_addresses_are_private():
