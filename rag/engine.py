@@ -24,6 +24,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from rag.answer_log import AnswerLog
 from rag.answer_span import (
     YESNO,
     Candidate,
@@ -35,7 +36,7 @@ from rag.answer_span import (
     to_short_answer,
 )
 from rag.clean import strip_bidi_controls
-from rag.config import Settings
+from rag.config import Settings, check_top_k
 from rag.context import SentenceSelector, relevance_scores
 from rag.embeddings import VectorCache
 from rag.errors import EmptyStore, InvalidInput, LLMUnavailable
@@ -84,6 +85,7 @@ class Answer:
     refusal_reason: str = ""  # a RefusalReason's text when refused
     as_of: str = ""  # YYYY-MM-DD: articles published after it were not used
     signals: dict = field(default_factory=dict)  # what the refusal policy read (for calibration)
+    log_id: int | None = None  # its id in the answer log (`rag feedback ID`), when logged
 
     def to_dict(self) -> dict:
         return {
@@ -99,6 +101,7 @@ class Answer:
             "replaced_sentences": self.replaced_sentences,
             "retrieved": self.retrieved,
             "signals": self.signals,
+            "log_id": self.log_id,
         }
 
 
@@ -146,6 +149,7 @@ class AnswerState:
     refusal: RefusalReason | None = None
     signals: Signals | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    log: bool = True  # keep the answer in the answer log
 
     @property
     def nodes(self) -> list[TextNode]:
@@ -221,6 +225,7 @@ class Engine:
         self.prompts: dict[str, BasePromptTemplate] = dict(DEFAULT_PROMPTS)
         # Background ingestion in this process (rag serve --watch) pauses while we answer.
         self.foreground = Foreground()
+        self.answer_log = AnswerLog.from_settings(settings)  # off with RAG_LOG=false
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, llm=None) -> Engine:
@@ -270,11 +275,13 @@ class Engine:
         since: str | None = None,
         until: str | None = None,
         as_of: str | dt.date | None = None,
+        log: bool = True,
     ) -> AnswerStream:
         """Start answering: iterate the result for the model's draft, then read `.answer`.
 
         Bad input (an empty question, a malformed date) and an empty store raise here, before
-        any work; the draft is the model's and unchecked, the final Answer is verified.
+        any work; the draft is the model's and unchecked, the final Answer is verified. The
+        answer is kept in the answer log unless `log=False` (or RAG_LOG=false).
         """
         state = AnswerState(
             question=clean_question(question),
@@ -284,8 +291,9 @@ class Engine:
                 until=until or None,
                 as_of=as_of or dt.date.today(),
             ).validate(),
-            top_k=top_k or self.settings.top_k,
+            top_k=self.settings.top_k if top_k is None else check_top_k(top_k),
             history=tuple(history),
+            log=log,
         )
         if self.store.count() == 0:
             raise EmptyStore("nothing is indexed yet; run `rag ingest corpus/` first")
@@ -294,7 +302,15 @@ class Engine:
     # The answer pipeline: each step reads and fills the state ------------------------------
     def _answer(self, st: AnswerState) -> Generator[str, None, Answer]:
         with self.foreground.busy():
-            return (yield from self._steps(st))
+            answer = yield from self._steps(st)
+        if st.log:  # never raises: a log that cannot be written says so once and is skipped
+            answer.log_id = self.answer_log.record(
+                answer,
+                filters={**asdict(st.filters), "top_k": st.top_k},
+                settings=self.settings,
+                store=self.store.name,
+            )
+        return answer
 
     def _steps(self, st: AnswerState) -> Generator[str, None, Answer]:
         self._condense(st)
@@ -557,7 +573,9 @@ class Engine:
         """Passages (selected sentences) for `question`, best first: the retrieval steps of
         the answer pipeline alone, with no model."""
         st = AnswerState(
-            clean_question(question), filters or Filters(), top_k or self.settings.top_k
+            clean_question(question),
+            filters or Filters(),
+            self.settings.top_k if top_k is None else check_top_k(top_k),
         )
         st.standalone = st.question
         self._retrieve(st)

@@ -76,7 +76,8 @@ def eval_settings(base: Settings, corpus: Path) -> Settings:
     """Evals get their own store per corpus, never mixed with the user's articles."""
     key = hashlib.sha1(str(corpus.resolve()).encode()).hexdigest()[:10]
     data_dir = base.data_dir / "evals" / f"{corpus.stem}-{key}"
-    return base.model_copy(update={"data_dir": data_dir, "llm_temperature": 0.0})
+    # Eval questions are not the user's: they stay out of the answer log.
+    return base.model_copy(update={"data_dir": data_dir, "llm_temperature": 0.0, "log": False})
 
 
 def score_item(item: GoldItem, answer: dict, k: int) -> dict:

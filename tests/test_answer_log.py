@@ -466,8 +466,11 @@ def test_a_real_answer_confirmed_right_scores_as_gold(tmp_path, settings):
     engine = Engine.from_settings(settings, llm=FakeLLM("The harbour reopened on Tuesday [1]."))
     first = engine.ask("When did the Portmere harbour reopen?", as_of="2024-12-31")
     book = AnswerLog.from_settings(settings)
-    entry_id = book.record(first, settings=settings, store=engine.store.name)
-    assert entry_id is not None
+    # The engine logs every answer itself, unless asked not to.
+    entry_id = first.log_id
+    assert entry_id is not None and book.get(entry_id)["short_answer"] == "Tuesday"  # type: ignore[index]
+    unlogged = engine.ask("When did the Portmere harbour reopen?", log=False)
+    assert unlogged.log_id is None and len(book.recent(10)) == 1
     assert book.get(entry_id)["collection"] == engine.store.name  # type: ignore[index]
     book.feedback(entry_id, right=True)
     book.export_gold(tmp_path / "gold.jsonl")

@@ -87,10 +87,6 @@ def test_the_ui_refuses_a_bad_top_k_in_the_chat(engine, settings):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs rag/engine.py (not this item's file) to pass top_k through check_top_k",
-)
 @pytest.mark.parametrize("bad", [-5, 100_000])
 def test_the_api_refuses_a_bad_top_k(engine, bad):
     with pytest.raises(InvalidInput, match=f"from {TOP_K_MIN} to {TOP_K_MAX}"):
