@@ -278,7 +278,6 @@ _ALIASES = [
     "united nations|un",
     "russia|russian federation",
     "south korea|republic of korea",
-    "north korea|dprk",
     "netherlands|holland",
     "czech republic|czechia",
     "turkey|turkiye|türkiye",
@@ -690,8 +689,8 @@ def _sentence_like(text: str) -> bool:
 
 
 def _named_in(value: str, named: set[str], fam: str) -> bool:
-    """Does the answer's sentence name this value, in any form ("Putin" there, "Russian
-    President Vladimir Putin" here: the same man, last names alike)?"""
+    """Does the answer's sentence name this value, in any form ("Brand" there, "Velmora
+    Mayor Ilka Brand" here: the same person, last names alike)?"""
     key = name_key(value)
     if key in named:
         return True

@@ -127,7 +127,7 @@ _PERCENT = re.compile(r"(?<=\d)\s?%")
 
 
 def _tokens(text: str, first_is_word: bool = False) -> list[_Token]:
-    """The words of one sentence, each with its kind; consecutive names ("Dmitry Peskov") or
+    """The words of one sentence, each with its kind; consecutive names ("Ilka Brand") or
     numbers ("5 million") form one run. `first_is_word`: a capitalised first word is a common
     word ("Engineer Ilka Brand said"), not part of a name."""
     stem, stop = _stem(), _stopwords()
@@ -298,7 +298,7 @@ class ClaimCheck:
                     continue
                 step = 1 if i > j else -1
                 run = toks[i].run
-                # Other words of the name the claim shortened ("Dmitry" of "Dmitry Peskov"),
+                # Other words of the name the claim shortened ("Ilka" of "Ilka Brand"),
                 # units the claim itself puts between them and asides are no obstacle.
                 between = [
                     t
