@@ -7,7 +7,9 @@ a crash between an article's chunks, or a derived index that missed a change. `v
 - chunks that no search can find by their own vector (a damaged vector index),
 - articles that are incomplete: body chunks without their marker, or a marker whose article
   lacks some of its chunks,
-- a keyword index whose files are missing, unreadable or hold other chunks than its bookkeeping,
+- a keyword index whose files are missing, unreadable, fail their checksum or hold other chunks
+  than its bookkeeping, whose bookkeeping cannot be read, or whose change-log cursor is ahead of
+  the store's (a store restored from a backup),
 - articles the keyword index holds differently from the store (fingerprint or chunk ids),
 
 and `repair` rewrites only the articles concerned: re-embedded from their stored text when it

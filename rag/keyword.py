@@ -18,20 +18,27 @@ updates, and the first one to apply a change does it for all. A missing index, o
 another store, or one of an older format is built once from the whole store.
 
 The index is derived data, so damage to it is never fatal: files that cannot be opened or read,
-or that lost documents (deleted segment files, a deleted folder), are found when a process opens
-the index or a search fails, logged as a warning, and the index is built again from the store.
+that lost documents (deleted segment files, a deleted folder), or whose footer CRC32 does not
+match (flipped bytes that still open and silently find nothing), a bookkeeping database that
+cannot be read (moved aside), and a cursor ahead of the store's change log (a store restored
+from a backup) are found when a process opens the index or an update or search fails, logged
+as a warning, and the index is built again from the store.
 `check()` reports such damage without repairing it (`rag status --verify`); `rebuild()` starts
 from empty files (`rag status --repair`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
+import struct
 import threading
+import time
+import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +61,34 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS docs(doc_id TEXT PRIMARY KEY, fingerprint TEXT, n_chunks INTEGER);
 """
+
+
+class StateDamaged(Exception):
+    """The bookkeeping database cannot be read (derived data: it is moved aside and rebuilt)."""
+
+
+def _footer_damage(terms_dir: Path) -> list[str]:
+    """Segment files whose footer CRC32 does not match their body: flipped bytes open and
+    search without error but find nothing, so only the checksum Tantivy writes shows them."""
+    try:
+        meta = json.loads((terms_dir / "meta.json").read_text())
+        segments = {s["segment_id"].replace("-", "") for s in meta["segments"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # opening the index reports an unreadable meta.json
+    bad = []
+    for f in sorted(terms_dir.iterdir()):
+        if f.name.split(".")[0] not in segments:
+            continue  # meta.json, lock files, leftovers of an uncommitted write
+        try:
+            body = f.read_bytes()
+            n, _magic = struct.unpack("<II", body[-8:])
+            crc = json.loads(body[-8 - n : -8])["crc"]
+            ok = n + 8 <= len(body) and zlib.crc32(body[: -8 - n]) == crc
+        except (OSError, ValueError, KeyError, TypeError, struct.error):
+            ok = False
+        if not ok:
+            bad.append(f.name)
+    return bad
 
 
 def _schema():
@@ -114,19 +149,49 @@ class KeywordIndex:
         self._in_step_with = -2  # the store head this process last found the index in step with
 
     # Connections --------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (sqlite3 connections must stay in their thread)."""
+    def _conn(self, heal: bool = True) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections must stay in their thread). A database
+        that cannot be read is moved aside and started afresh (`heal`), else StateDamaged."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode; transactions are explicit. WAL lets searches read while
-            # another thread or process applies changes. A long wait beats a failed search.
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                conn = self._connect()
+            except sqlite3.DatabaseError as e:
+                if not heal:
+                    raise StateDamaged(str(e)) from e
+                self._discard_state(f"its bookkeeping {self.path} cannot be read ({e})")
+                conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode; transactions are explicit. WAL lets searches read while
+        # another thread or process applies changes. A long wait beats a failed search.
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
-            self._local.conn = conn
+            for table in ("state", "chunks", "docs"):  # a truncated file fails here
+                conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
         return conn
+
+    def _discard_state(self, reason: str) -> None:
+        """Move an unreadable bookkeeping database aside (kept for a post-mortem); with no
+        bookkeeping the index counts as never built, so the next update builds it."""
+        self._warn_rebuild(reason)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        aside = f".damaged-{int(time.time())}"
+        for f in self.folder.glob("state.sqlite3*"):
+            f.rename(f.with_name(f.name + aside))
+        self._in_step_with = -2
 
     def _tantivy(self):
         import tantivy
@@ -143,8 +208,11 @@ class KeywordIndex:
         built = self._state(conn).get("format") == FORMAT
         problem = None
         try:
+            bad = _footer_damage(self.terms_dir) if built else []
             if built and not (self.terms_dir / "meta.json").exists():
                 problem = "its files are missing"
+            elif bad:  # checked before opening: some damage makes Tantivy panic noisily
+                problem = f"its checksums do not match in {', '.join(bad)}"
             else:
                 n, held = self._tantivy().searcher().num_docs, self._held(conn)
                 if built and n != held:
@@ -212,8 +280,15 @@ class KeywordIndex:
         with self._sync_lock:
             if head == self._in_step_with and self._index is not None:
                 return 0
-            with self._updating() as conn:
-                n, in_step = self._update(conn)
+            try:
+                with self._updating() as conn:
+                    n, in_step = self._update(conn)
+            except BaseException as e:
+                # Files deleted under a running process, a damaged bookkeeping database: one
+                # rebuild, not a failure on every later search until a restart.
+                if isinstance(e, _NOT_DAMAGE):
+                    raise
+                return self.rebuild(reason=f"an update failed ({e})")
             if in_step:
                 self._in_step_with = head
             return n
@@ -224,6 +299,10 @@ class KeywordIndex:
         if state.get("format") != FORMAT or state.get("log_id") != log_id:
             return self._rebuild(conn, log_id), True
         cursor = int(state.get("cursor", "0"))
+        head = self.store.refresh(max_age=0)  # read under the write lock: the cursor is fixed
+        if cursor > head:  # a store restored from a backup, a folder copied from another
+            self._warn_rebuild(f"its change-log cursor {cursor} is ahead of the store's {head}")
+            return self._rebuild(conn, log_id), True
         changes = self.store.changes_since(cursor)
         # Read after the log: the floor moves before entries are dropped, so a trim that raced
         # with the read above shows here.
@@ -332,11 +411,18 @@ class KeywordIndex:
         found at run time, which is logged); returns the chunk count."""
         if reason:
             self._warn_rebuild(reason)
-        with self._updating(check=False) as conn:
-            self._empty_files()
-            n = self._rebuild(conn, self.store.log_id())
+        try:
+            n = self._rebuild_from_empty()
+        except sqlite3.DatabaseError as e:  # the bookkeeping broke under an open connection
+            self._discard_state(f"its bookkeeping cannot be read ({e})")
+            n = self._rebuild_from_empty()
         self._in_step_with = -2
         return n
+
+    def _rebuild_from_empty(self) -> int:
+        with self._updating(check=False) as conn:
+            self._empty_files()
+            return self._rebuild(conn, self.store.log_id())
 
     def repair(self, doc_ids: list[str]) -> int:
         """Re-read these articles from the store (integrity repair); returns how many."""
@@ -370,32 +456,48 @@ class KeywordIndex:
         """What is wrong with the Tantivy files, found without changing anything: [] when they
         are sound, or not built yet (the first search builds them). Reads every document's id
         and one term's postings, with the SQLite write lock held so no update is half-done."""
+        with self._sync_lock:
+            try:
+                conn = self._conn(heal=False)
+                conn.execute("BEGIN IMMEDIATE")
+            except (StateDamaged, sqlite3.DatabaseError) as e:
+                return [f"its bookkeeping {self.path} cannot be read ({e})"]
+            try:
+                return self._check_files(conn)
+            except sqlite3.DatabaseError as e:
+                return [f"its bookkeeping {self.path} cannot be read ({e})"]
+            finally:
+                with suppress(sqlite3.DatabaseError):  # already reported
+                    conn.execute("ROLLBACK")
+
+    def _check_files(self, conn: sqlite3.Connection) -> list[str]:
         import tantivy
 
-        with self._sync_lock:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if self._state(conn).get("format") != FORMAT:
-                    return []
-                held = {r[0] for r in conn.execute("SELECT chunk_id FROM chunks")}
-                if not (self.terms_dir / "meta.json").exists():
-                    return [f"the Tantivy files are missing from {self.terms_dir}"]
-                try:
-                    searcher = tantivy.Index.open(str(self.terms_dir)).searcher()
-                    n = searcher.num_docs
-                    every = searcher.search(tantivy.Query.all_query(), max(n, 1))
-                    addrs = [a for _, a in every.hits]
-                    ids = [searcher.doc(a)["chunk_id"][0] for a in addrs]
-                    searcher.fast_field_values("date_num", addrs)
-                    body = tantivy.Query.term_query(self._schema, "body", "news")
-                    searcher.search(body, 1)
-                except BaseException as e:
-                    if isinstance(e, _NOT_DAMAGE):
-                        raise
-                    return [f"the Tantivy index in {self.terms_dir} cannot be read ({e})"]
-            finally:
-                conn.execute("ROLLBACK")
+        state = self._state(conn)
+        if state.get("format") != FORMAT:
+            return []
+        cursor, head = int(state.get("cursor", "0")), self.store.refresh(max_age=0)
+        if cursor > head:
+            return [f"its change-log cursor {cursor} is ahead of the store's head {head}"]
+        held = {r[0] for r in conn.execute("SELECT chunk_id FROM chunks")}
+        if not (self.terms_dir / "meta.json").exists():
+            return [f"the Tantivy files are missing from {self.terms_dir}"]
+        bad = _footer_damage(self.terms_dir)
+        if bad:
+            return [f"the Tantivy files {', '.join(bad)} fail their checksum"]
+        try:
+            searcher = tantivy.Index.open(str(self.terms_dir)).searcher()
+            n = searcher.num_docs
+            every = searcher.search(tantivy.Query.all_query(), max(n, 1))
+            addrs = [a for _, a in every.hits]
+            ids = [searcher.doc(a)["chunk_id"][0] for a in addrs]
+            searcher.fast_field_values("date_num", addrs)
+            body = tantivy.Query.term_query(self._schema, "body", "news")
+            searcher.search(body, 1)
+        except BaseException as e:
+            if isinstance(e, _NOT_DAMAGE):
+                raise
+            return [f"the Tantivy index in {self.terms_dir} cannot be read ({e})"]
         if n != len(held) or set(ids) != held:
             lost, extra = len(held - set(ids)), len(set(ids) - held)
             return [

@@ -149,3 +149,92 @@ def test_a_never_built_index_is_not_damage(ingestor, tmp_path):
     kw = KeywordIndex(ingestor.store, tmp_path / "kw-new")
     assert verify(ingestor.store, kw).ok  # nothing built yet: verify builds it
     assert sqlite3.connect(kw.path).execute("SELECT count(*) FROM chunks").fetchone()[0] == 1
+
+
+# Review of the hardening (issue 21 section 4): damage that passed verify, or crashed every command.
+
+
+def _flip_first_byte(path: Path) -> None:
+    """Invert one byte, keeping the size: the index still opens and answers (wrongly)."""
+    b = bytearray(path.read_bytes())
+    b[0] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
+def test_a_flipped_byte_in_the_postings_fails_the_checksum(built, ingestor, embed, caplog):
+    files = list(built.terms_dir.glob("*.idx"))  # postings; every read of them still works
+    assert files
+    for f in files:
+        _flip_first_byte(f)
+    report = verify(ingestor.store, _fresh(built))
+    assert not report.ok and "checksum" in report.keyword_damage[0]
+    fixed = repair(ingestor.store, embed, ingestor.settings.data_dir, _fresh(built), report)
+    assert fixed.keyword_rebuilt and fixed.after is not None and fixed.after.ok
+    for f in built.terms_dir.glob("*.fieldnorm"):
+        _flip_first_byte(f)  # found when a process opens the index, too
+    with caplog.at_level(logging.WARNING, logger="rag.keyword"):
+        assert [h.chunk_id for h in _fresh(built).search("orchard", 3)] == ["k2#0"]
+    assert any("checksums do not match" in r.getMessage() for r in caplog.records)
+
+
+def _damage_state(kw: KeywordIndex, how: str) -> None:
+    kw._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    kw._conn().close()
+    for f in kw.folder.glob("state.sqlite3-*"):
+        f.unlink()
+    if how == "garbage":
+        kw.path.write_bytes(b"Velmora ledger, water-stained. " * 300)
+    else:
+        with kw.path.open("r+b") as f:
+            f.truncate(2048)
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_a_corrupt_bookkeeping_database_is_reported_and_rebuilt(
+    built, ingestor, embed, caplog, how
+):
+    _damage_state(built, how)
+    report = verify(ingestor.store, _fresh(built))  # raised "file is not a database" before
+    assert not report.ok and "bookkeeping" in report.keyword_damage[0]
+    fixed = repair(ingestor.store, embed, ingestor.settings.data_dir, _fresh(built), report)
+    assert fixed.keyword_rebuilt and fixed.after is not None and fixed.after.ok
+    assert list(built.folder.glob("state.sqlite3.damaged-*"))  # moved aside, not deleted
+    _damage_state(_fresh(built), how)
+    with caplog.at_level(logging.WARNING, logger="rag.keyword"):
+        assert [h.chunk_id for h in _fresh(built).search("ferry", 3)] == ["k1#0"]
+    assert any("cannot be read" in r.getMessage() for r in caplog.records)
+
+
+def _cursor_ahead(kw: KeywordIndex) -> None:
+    with sqlite3.connect(kw.path) as conn:
+        conn.execute("UPDATE state SET value = '999999' WHERE key = 'cursor'")
+
+
+def _add_article(ingestor, tmp_path: Path, name: str) -> None:
+    src = tmp_path / name
+    write(src / "n.md", f"---\nid: {name}\n---\nThe {name} of Velmora opened in June.\n")
+    assert ingestor.run([src], progress=False).ok
+
+
+def test_a_cursor_ahead_of_the_change_log_is_damage(built, ingestor, embed, tmp_path):
+    """A store restored from a backup: the index would skip every change up to its cursor."""
+    _cursor_ahead(built)
+    report = verify(ingestor.store, _fresh(built))
+    assert not report.ok and "ahead" in report.keyword_damage[0]
+    fixed = repair(ingestor.store, embed, ingestor.settings.data_dir, _fresh(built), report)
+    assert fixed.keyword_rebuilt and fixed.after is not None and fixed.after.ok
+    _cursor_ahead(built)
+    _add_article(ingestor, tmp_path, "funicular")  # found when a process opens the index
+    assert [h.chunk_id for h in _fresh(built).search("funicular", 3)] == ["funicular#0"]
+
+
+def test_a_running_process_survives_its_tantivy_folder_being_deleted(
+    built, ingestor, tmp_path, caplog
+):
+    shutil.rmtree(built.terms_dir)
+    _add_article(ingestor, tmp_path, "aqueduct")
+    with caplog.at_level(logging.WARNING, logger="rag.keyword"):
+        hits = built.search("aqueduct", 3)  # raised "Failed to acquire Lockfile" before
+    assert [h.chunk_id for h in hits] == ["aqueduct#0"]
+    assert any("rebuilding it from the store" in r.getMessage() for r in caplog.records)
+    assert [h.chunk_id for h in built.search("orchard", 3)] == ["k2#0"]
