@@ -6,12 +6,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from rag.answer_log import AnswerLog  # noqa: E402
 from rag.config import TOP_K_MIN, Settings, check_top_k  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
@@ -53,6 +55,15 @@ def status_markdown(engine: Engine) -> str:
         f"Last ingestion: {safe(when)}  \n"
         f"Model: {safe(st['embed_model'])} · store: {safe(st['collection'])}"
     )
+
+
+@dataclass
+class Verdict:
+    """What a right/wrong click leads to: a note for the user, and the answer log entry a
+    correction is awaited for."""
+
+    note: str
+    awaiting: int | None = None
 
 
 UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
@@ -127,6 +138,48 @@ def _echo(message: str) -> str:
     return message if len(message) <= ECHO_CHARS else message[:ECHO_CHARS] + "…"
 
 
+LogIds = dict[int, int | None]  # chat message index -> its answer's id in the answer log
+
+
+def judge(answer_log: AnswerLog, log_ids: LogIds, index: object, liked: object) -> Verdict:
+    """A thumb on an answer: up marks it right in the answer log; down marks it wrong and
+    asks for the right answer. Returns what to tell the user and the entry a correction
+    would go to (None when no correction is awaited)."""
+    if isinstance(index, (list, tuple)):  # a message group: its last message
+        index = index[-1]
+    if liked not in (True, False):  # a thumb taken back: the last verdict stays
+        return Verdict("")
+    if not isinstance(index, int) or index not in log_ids:
+        return Verdict("Only answers can be marked right or wrong.")
+    entry_id = log_ids[index]
+    if entry_id is None:
+        return Verdict("This answer was not logged (RAG_LOG=false, or the log cannot be written).")
+    try:
+        answer_log.feedback(entry_id, right=bool(liked))
+    except Exception as e:  # e.g. the log was deleted since: say so, never a crash
+        return Verdict(f"Could not record that: {e}")
+    if liked:
+        return Verdict(f"Answer #{entry_id} marked right. Thank you.")
+    return Verdict(
+        f"Answer #{entry_id} marked wrong. What is the right answer? Leave it empty if "
+        "the articles do not say.",
+        awaiting=entry_id,
+    )
+
+
+def correct(answer_log: AnswerLog, entry_id: int | None, text: str | None) -> Verdict:
+    """The right answer for an answer marked wrong (empty: the articles do not hold one)."""
+    if entry_id is None:
+        return Verdict("Mark an answer wrong (thumbs down) first.")
+    text = (text or "").strip()
+    try:
+        answer_log.feedback(entry_id, right=False, answer=text or None)
+    except Exception as e:  # too long, or the entry is gone: keep the box open to fix it
+        return Verdict(f"Could not record that: {e}", awaiting=entry_id)
+    said = f": “{_echo(text)}”" if text else " (the articles do not hold the answer)"
+    return Verdict(f"Answer #{entry_id} corrected{said}. Thank you.")
+
+
 def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
     ingestor = Ingestor(settings, engine.store, engine.embed)
     max_mb = settings.ui_max_upload_mb
@@ -140,20 +193,25 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         until: str,
         top_k: float,
         as_of: str = "",
-    ) -> Iterator[tuple[list[dict], list[tuple[str, str]], str]]:
+        log_ids: LogIds | None = None,
+    ) -> Iterator[tuple[list[dict], list[tuple[str, str]], str, LogIds]]:
         message = (message or "").strip()
+        log_ids = dict(log_ids or {})
         if not message:
-            yield chat, history, ""
+            yield chat, history, "", log_ids
             return
         # "New conversation" clears the chat in the browser at once; the history follows the
         # chat shown, so a question asked right after it starts afresh and is never lost.
         history = list(history)[: sum(1 for m in chat if m.get("role") == "assistant")]
+        # ...and so do the log ids: a thumb on the new answer must never judge an old one.
+        log_ids = {i: v for i, v in log_ids.items() if i < len(chat)}
+        log_ids[len(chat) + 1] = None  # the draft: not logged until it is answered
         chat = [
             *chat,
             {"role": "user", "content": safe(_echo(message))},
             {"role": "assistant", "content": render_draft("")},
         ]
-        yield chat, history, ""
+        yield chat, history, "", log_ids
         draft = ""
         last_update = 0.0
         try:
@@ -175,18 +233,42 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                 if now - last_update >= 0.12:
                     last_update = now
                     chat[-1] = {"role": "assistant", "content": render_draft(draft)}
-                    yield chat, history, ""
+                    yield chat, history, "", log_ids
             answer = stream.answer
             chat[-1] = {
                 "role": "assistant",
                 "content": render_answer(answer, engine.passage_in_context),
             }
             history = [*history, (message, answer.text)]
-            yield chat, history, ""
+            log_ids[len(chat) - 1] = answer.log_id
+            yield chat, history, "", log_ids
         except Exception as e:  # shown in the chat, never a crash or a frozen page
             log.warning("question failed: %s", e)
             chat[-1] = {"role": "assistant", "content": render_error(str(e))}
-            yield chat, history, ""
+            yield chat, history, "", log_ids
+
+    def ask_api(
+        message: str,
+        chat: list[dict],
+        history: list[tuple[str, str]],
+        source: str,
+        since: str,
+        until: str,
+        top_k: float,
+        as_of: str = "",
+    ) -> Iterator[tuple[list[dict], list[tuple[str, str]], str]]:
+        """The chat as an API (`/ask`): the page's answers, without its feedback state."""
+        for step in respond(message, chat, history, source, since, until, top_k, as_of):
+            yield step[:3]
+
+    def on_like(ids: LogIds, data: gr.LikeData):
+        v = judge(engine.answer_log, ids, data.index, data.liked)
+        return v.note, v.awaiting, gr.update(visible=v.awaiting is not None)
+
+    def on_correct(entry_id: int | None, text: str):
+        v = correct(engine.answer_log, entry_id, text)
+        shown = v.awaiting is not None
+        return v.note, v.awaiting, gr.update(visible=shown), gr.update() if shown else ""
 
     def refresh():
         """What the page shows about the store, recomputed on each page load and upload."""
@@ -217,6 +299,8 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
 
     with gr.Blocks(title="News Q&A", analytics_enabled=False) as app:
         history = gr.State([])
+        log_ids = gr.State({})
+        awaiting = gr.State(None)  # the answer log entry a "wrong" is waiting to correct
         with gr.Row():
             with gr.Column(scale=3):
                 gr.Markdown(
@@ -229,7 +313,7 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                     sanitize_html=True,
                     render_markdown=True,
                     latex_delimiters=[],
-                    feedback_options=None,
+                    feedback_options=("Like", "Dislike"),  # right / wrong, in the answer log
                     elem_id="chat",
                 )
                 with gr.Row():
@@ -241,6 +325,16 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                         max_length=1000,
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                feedback_note = gr.Markdown(elem_id="feedback-note")
+                with gr.Row(visible=False, elem_id="correction") as correction:
+                    correct_box = gr.Textbox(
+                        placeholder="The right answer, if the articles hold one",
+                        show_label=False,
+                        scale=5,
+                        max_length=1000,
+                        elem_id="correct-answer",
+                    )
+                    save = gr.Button("Save correction", scale=1, elem_id="save-correction")
                 new = gr.Button("New conversation", size="sm", elem_id="new-chat")
                 examples = gr.Dataset(
                     components=[box],
@@ -285,12 +379,24 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                     label="Passages (top-k)",
                 )
 
-        inputs = [box, chatbot, history, source, since, until, top_k, as_of]
-        outputs = [chatbot, history, box]
-        box.submit(respond, inputs, outputs, api_name="ask")
+        inputs = [box, chatbot, history, source, since, until, top_k, as_of, log_ids]
+        outputs = [chatbot, history, box, log_ids]
+        box.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
+        # The API keeps its documented arguments and outputs (no feedback state).
+        api_only = gr.Button(visible=False)
+        api_only.click(ask_api, inputs[:-1], outputs[:-1], api_name="ask")
         # Cleared in the browser, with no round trip, so nothing asked next can overtake it.
         new.click(None, None, [chatbot, box], js="() => [[], '']", api_visibility="private")
+        chatbot.like(
+            on_like, log_ids, [feedback_note, awaiting, correction], api_visibility="private"
+        )
+        save.click(
+            on_correct,
+            [awaiting, correct_box],
+            [feedback_note, awaiting, correction, correct_box],
+            api_visibility="private",
+        )
         examples.click(lambda sample: sample[0], examples, box, api_visibility="private")
         shown = [status, source, examples]
         app.load(refresh, None, shown, api_visibility="private")
