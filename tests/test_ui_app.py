@@ -1,9 +1,12 @@
 """The chat UI's logic without a browser: its handlers against a real store, embeddings and
 answer log, with a scripted LLM (tests/test_ui_browser.py drives the same app in Chromium)."""
 
+import html
+
 import pytest
 
-from ui.app import build_app, correct, judge
+from rag.errors import InvalidInput
+from ui.app import build_app, correct, judge, picked_date
 
 pytestmark = pytest.mark.e2e  # the real embedding model and store
 
@@ -102,3 +105,48 @@ def test_feedback_on_something_that_is_not_a_logged_answer_says_why(engine, sett
     too_long = correct(engine.answer_log, ids[1], "x" * 1_000_000)
     assert too_long.awaiting == ids[1] and "too long" in too_long.note
     assert "first" in correct(engine.answer_log, None, "Tuesday").note
+
+
+# ---- dates
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("2024-03-05", "2024-03-05"),
+        ("2024-03-05 00:00:00", "2024-03-05"),
+    ],
+)
+def test_a_picked_date_is_a_day_or_nothing(value, day):
+    assert picked_date(value, "From date") == day
+
+
+@pytest.mark.parametrize("value", ["yesterday", "05/03/2024", "2024-02-30", "2024-3-5", "2024"])
+def test_a_typed_date_that_is_not_one_says_how_to_pick_it(value):
+    with pytest.raises(InvalidInput, match="From date: .* is not a date; pick one"):
+        picked_date(value, "From date")
+
+
+def test_the_chat_filters_by_picked_dates(engine, settings):
+    app = build_app(engine, settings)
+    chat, *_ = ask(app, "When did the Portmere harbour reopen?", since="2024-06-01 00:00:00")
+    assert "harbour reopens" not in chat[-1]["content"]  # dated 2024-03-05: filtered out
+    chat, *_ = ask(app, "When did the Portmere harbour reopen?", until="2024-03-05")
+    assert "harbour reopens" in chat[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("dates", "error"),
+    [
+        ({"since": "soon"}, "From date: 'soon' is not a date"),
+        ({"as_of": "2024-13-01"}, "As of: '2024-13-01' is not a date"),
+        ({"since": "2024-06-01", "until": "2024-03-01"}, "is after the To date"),
+    ],
+)
+def test_bad_dates_are_explained_in_the_chat(engine, settings, dates, error):
+    app = build_app(engine, settings)
+    chat, *_ = ask(app, "When did the Portmere harbour reopen?", **dates)
+    assert error in html.unescape(chat[-1]["content"])

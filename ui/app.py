@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import gradio as gr  # noqa: E402
 from rag.answer_log import AnswerLog  # noqa: E402
 from rag.config import TOP_K_MIN, Settings, check_top_k  # noqa: E402
 from rag.engine import Engine  # noqa: E402
+from rag.errors import InvalidInput  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
 from ui.render import render_answer, render_draft, render_error, safe  # noqa: E402
 
@@ -138,6 +141,39 @@ def _echo(message: str) -> str:
     return message if len(message) <= ECHO_CHARS else message[:ECHO_CHARS] + "…"
 
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2})?$")
+
+
+def date_picker(label: str, elem_id: str, info: str) -> gr.DateTime:
+    """A day picked from a calendar (it can still be typed: picked_date() checks it)."""
+    return gr.DateTime(
+        None, include_time=False, type="string", label=label, info=info, elem_id=elem_id
+    )
+
+
+def picked_date(value: object, label: str) -> str | None:
+    """A date control's value as YYYY-MM-DD, or None when empty; a clear error otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    # YYYY-MM-DD, or with a time of day (dropped: the filters work by day).
+    if len(text) in (10, 19) and _DATE.match(text):
+        try:
+            return dt.date.fromisoformat(text[:10]).isoformat()
+        except ValueError:  # 2024-02-30
+            pass
+    raise InvalidInput(
+        f"{label}: {_echo(text)!r} is not a date; pick one with the calendar button, or "
+        "write it like 2024-05-31"
+    )
+
+
+def check_range(since: object, until: object) -> None:
+    start, end = picked_date(since, "From date"), picked_date(until, "To date")
+    if start and end and start > end:
+        raise InvalidInput(f"the From date ({start}) is after the To date ({end}); swap them")
+
+
 LogIds = dict[int, int | None]  # chat message index -> its answer's id in the answer log
 
 
@@ -215,16 +251,17 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         draft = ""
         last_update = 0.0
         try:
+            check_range(since, until)
             if source and source not in engine.store.sources():
                 raise ValueError(f"no indexed article comes from the source {_echo(source)!r}")
             stream = engine.stream(
                 message,
                 history=history,
                 source=source or None,
-                since=(since or "").strip() or None,
-                until=(until or "").strip() or None,
+                since=picked_date(since, "From date"),
+                until=picked_date(until, "To date"),
                 top_k=check_top_k(top_k),
-                as_of=(as_of or "").strip() or None,
+                as_of=picked_date(as_of, "As of"),
             )
             for token in stream:
                 draft += token
@@ -362,14 +399,13 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                     # Choices change as articles arrive; respond() checks the value itself.
                     allow_custom_value=True,
                 )
-                since = gr.Textbox(label="From date (YYYY-MM-DD)", placeholder="any")
-                until = gr.Textbox(label="To date (YYYY-MM-DD)", placeholder="any")
-                as_of = gr.Textbox(
-                    label="As of (YYYY-MM-DD)",
-                    placeholder="today",
-                    info="Articles published later are not used; recent ones rank higher "
-                    "for questions about current events.",
-                    elem_id="as-of",
+                since = date_picker("From date", "since", "Empty: any date.")
+                until = date_picker("To date", "until", "Empty: any date.")
+                as_of = date_picker(
+                    "As of",
+                    "as-of",
+                    "Empty: today. Articles published later are not used; recent ones rank "
+                    "higher for questions about current events.",
                 )
                 top_k = gr.Slider(
                     TOP_K_MIN,
