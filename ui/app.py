@@ -20,6 +20,7 @@ from rag.config import TOP_K_MIN, Settings, check_top_k  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.errors import InvalidInput  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
+from ui.articles import ArticleList, articles_tab  # noqa: E402
 from ui.render import render_answer, render_draft, render_error, safe  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,71 @@ ECHO_CHARS = 300  # a rejected question is shown cut to this, never echoed whole
 UI_TOP_K_MAX = 20  # the slider's end; the API may ask up to config.TOP_K_MAX
 
 
-def example_questions(engine: Engine, n: int = 3) -> list[str]:
-    """Questions drawn from the indexed articles' titles."""
+# Words ending in -s that are not a headline's verb.
+_NOT_VERBS = frozenset(
+    "is was has does news its this his hers ours yours theirs as us thus plus across "
+    "series species less unless always perhaps whereas various famous previous serious "
+    "numerous bus gas chaos status virus campus census crisis analysis basis thesis "
+    "tennis physics politics economics olympics lens bonus focus".split()
+)
+_SAYING = frozenset({"say", "warn", "claim", "tell", "admit", "insist", "deny"})
+_OUTLET_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{2,40}$")  # "Headline - The Outlet"
+MAX_EXAMPLE_CHARS = 110
+
+
+def _base_form(verb: str) -> str:
+    """reopens -> reopen, carries -> carry, reaches -> reach, says -> say."""
+    if verb.endswith("ies") and len(verb) > 4:
+        return verb[:-3] + "y"
+    if verb.endswith(("sses", "ches", "shes", "xes", "zes", "oes")):
+        return verb[:-2]
+    return verb[:-1]
+
+
+def headline_question(title: str) -> str | None:
+    """A question a reader would ask about a headline: "Lindholm rail strike ends" ->
+    "When did Lindholm rail strike end?"; "Ferry strike: day three" -> "What is the latest on
+    the ferry strike?". None when no question reads well (a quote, "Mayor says ...")."""
+    title = _OUTLET_SUFFIX.sub("", " ".join(title.split())).rstrip(".!?:;, ")
+    if not title or len(title) > MAX_EXAMPLE_CHARS or "?" in title:
+        return None
+    topic, colon, _ = title.partition(": ")
+    if colon and 2 <= len(topic.split()) <= 6:
+        return f"What is the latest on the {topic}?"
+    words = title.split()
+    for i, word in enumerate(words[1:], start=1):
+        bare = word.strip("\"'‘’“”,:;()")
+        low = bare.casefold()
+        # The verb of "Subject verbs rest": lower case in a sentence-case headline, the
+        # first -s word after a subject that is not itself cut by punctuation.
+        if bare != word or not low.endswith("s") or low.endswith("ss") or len(low) < 4:
+            if any(c in word for c in ",:;"):
+                break
+            continue
+        if low in _NOT_VERBS or (bare[0].isupper() and not title.istitle()):
+            continue
+        verb = _base_form(low)
+        if verb in _SAYING:  # what follows is a claim, not an event with a date
+            return None
+        subject, rest = " ".join(words[:i]), " ".join(words[i + 1 :])
+        return f"When did {subject} {' '.join(filter(None, [verb, rest]))}?"
+    return None
+
+
+def example_questions(engine: Engine, n: int = 3, articles: ArticleList | None = None) -> list[str]:
+    """Questions made from the newest articles' headlines (planted-looking titles skipped)."""
     from rag.injection import planted_title
 
-    titles = [
-        a.title for a in engine.store.indexed().values() if a.title and not planted_title(a.title)
-    ][:n]
-    return [f"What does the article “{t.rstrip('.')}” report?" for t in titles]
+    out: list[str] = []
+    for row in (articles or ArticleList(engine.store)).rows():
+        if not row.title or planted_title(row.title):
+            continue
+        q = headline_question(row.title)
+        if q and q not in out:
+            out.append(q)
+        if len(out) == n:
+            break
+    return out
 
 
 def keep_uploads(files: list[str], folder: Path) -> list[Path]:
@@ -218,6 +276,7 @@ def correct(answer_log: AnswerLog, entry_id: int | None, text: str | None) -> Ve
 
 def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
     ingestor = Ingestor(settings, engine.store, engine.embed)
+    articles = ArticleList(engine.store)  # shared by the examples and the Articles view
     max_mb = settings.ui_max_upload_mb
 
     def respond(
@@ -309,10 +368,12 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
 
     def refresh():
         """What the page shows about the store, recomputed on each page load and upload."""
+        sources = [""] + engine.store.sources()
         return (
             status_markdown(engine),
-            gr.update(choices=[""] + engine.store.sources()),
-            gr.update(samples=[[q] for q in example_questions(engine)]),
+            gr.update(choices=sources),
+            gr.update(samples=[[q] for q in example_questions(engine, articles=articles)]),
+            gr.update(choices=sources),
         )
 
     def upload(files: list[str] | None, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
@@ -338,81 +399,86 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         history = gr.State([])
         log_ids = gr.State({})
         awaiting = gr.State(None)  # the answer log entry a "wrong" is waiting to correct
-        with gr.Row():
-            with gr.Column(scale=3):
-                gr.Markdown(
-                    "## Ask the articles\nEvery claim is cited to the passage it "
-                    "comes from; open a source to read it in its article."
-                )
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=560,
-                    sanitize_html=True,
-                    render_markdown=True,
-                    latex_delimiters=[],
-                    feedback_options=("Like", "Dislike"),  # right / wrong, in the answer log
-                    elem_id="chat",
-                )
-                with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Ask a question about the articles…",
-                        show_label=False,
-                        scale=5,
-                        elem_id="question",
-                        max_length=1000,
+        with gr.Tabs():
+            with gr.Tab("Ask", elem_id="ask-tab"), gr.Row():
+                with gr.Column(scale=3):
+                    gr.Markdown(
+                        "## Ask the articles\nEvery claim is cited to the passage it "
+                        "comes from; open a source to read it in its article."
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                feedback_note = gr.Markdown(elem_id="feedback-note")
-                with gr.Row(visible=False, elem_id="correction") as correction:
-                    correct_box = gr.Textbox(
-                        placeholder="The right answer, if the articles hold one",
-                        show_label=False,
-                        scale=5,
-                        max_length=1000,
-                        elem_id="correct-answer",
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=560,
+                        sanitize_html=True,
+                        render_markdown=True,
+                        latex_delimiters=[],
+                        feedback_options=("Like", "Dislike"),  # right / wrong, in the answer log
+                        elem_id="chat",
                     )
-                    save = gr.Button("Save correction", scale=1, elem_id="save-correction")
-                new = gr.Button("New conversation", size="sm", elem_id="new-chat")
-                examples = gr.Dataset(
-                    components=[box],
-                    samples=[[q] for q in example_questions(engine)],
-                    label="Try asking",
-                    elem_id="examples",
-                )
-            with gr.Column(scale=1):
-                gr.Markdown("### Indexed")
-                status = gr.Markdown(elem_id="status")
-                gr.Markdown("### Add articles")
-                # Types are checked in upload(), which says what is accepted; Gradio's own
-                # check would only show "Error".
-                files = gr.File(
-                    file_count="multiple",
-                    label=f"Markdown, text, HTML or JSONL (up to {max_mb:g} MB each)",
-                    elem_id="upload",
-                )
-                upload_result = gr.Markdown(elem_id="upload-result")
-                gr.Markdown("### Filters")
-                source = gr.Dropdown(
-                    [""],
-                    value="",
-                    label="Source",
-                    # Choices change as articles arrive; respond() checks the value itself.
-                    allow_custom_value=True,
-                )
-                since = date_picker("From date", "since", "Empty: any date.")
-                until = date_picker("To date", "until", "Empty: any date.")
-                as_of = date_picker(
-                    "As of",
-                    "as-of",
-                    "Empty: today. Articles published later are not used; recent ones rank "
-                    "higher for questions about current events.",
-                )
-                top_k = gr.Slider(
-                    TOP_K_MIN,
-                    max(UI_TOP_K_MAX, settings.top_k),
-                    value=settings.top_k,
-                    step=1,
-                    label="Passages (top-k)",
+                    with gr.Row():
+                        box = gr.Textbox(
+                            placeholder="Ask a question about the articles…",
+                            show_label=False,
+                            scale=5,
+                            elem_id="question",
+                            max_length=1000,
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    feedback_note = gr.Markdown(elem_id="feedback-note")
+                    with gr.Row(visible=False, elem_id="correction") as correction:
+                        correct_box = gr.Textbox(
+                            placeholder="The right answer, if the articles hold one",
+                            show_label=False,
+                            scale=5,
+                            max_length=1000,
+                            elem_id="correct-answer",
+                        )
+                        save = gr.Button("Save correction", scale=1, elem_id="save-correction")
+                    new = gr.Button("New conversation", size="sm", elem_id="new-chat")
+                    examples = gr.Dataset(
+                        components=[box],
+                        samples=[[q] for q in example_questions(engine, articles=articles)],
+                        label="Try asking",
+                        elem_id="examples",
+                    )
+                with gr.Column(scale=1):
+                    gr.Markdown("### Indexed")
+                    status = gr.Markdown(elem_id="status")
+                    gr.Markdown("### Add articles")
+                    # Types are checked in upload(), which says what is accepted; Gradio's own
+                    # check would only show "Error".
+                    files = gr.File(
+                        file_count="multiple",
+                        label=f"Markdown, text, HTML or JSONL (up to {max_mb:g} MB each)",
+                        elem_id="upload",
+                    )
+                    upload_result = gr.Markdown(elem_id="upload-result")
+                    gr.Markdown("### Filters")
+                    source = gr.Dropdown(
+                        [""],
+                        value="",
+                        label="Source",
+                        # Choices change as articles arrive; respond() checks the value itself.
+                        allow_custom_value=True,
+                    )
+                    since = date_picker("From date", "since", "Empty: any date.")
+                    until = date_picker("To date", "until", "Empty: any date.")
+                    as_of = date_picker(
+                        "As of",
+                        "as-of",
+                        "Empty: today. Articles published later are not used; recent ones rank "
+                        "higher for questions about current events.",
+                    )
+                    top_k = gr.Slider(
+                        TOP_K_MIN,
+                        max(UI_TOP_K_MAX, settings.top_k),
+                        value=settings.top_k,
+                        step=1,
+                        label="Passages (top-k)",
+                    )
+            with gr.Tab("Articles", elem_id="articles-tab") as articles_view:
+                article_source, (listed, filters, listing) = articles_tab(
+                    articles, engine.store, date_picker, picked_date
                 )
 
         inputs = [box, chatbot, history, source, since, until, top_k, as_of, log_ids]
@@ -434,8 +500,10 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
             api_visibility="private",
         )
         examples.click(lambda sample: sample[0], examples, box, api_visibility="private")
-        shown = [status, source, examples]
+        shown = [status, source, examples, article_source]
         app.load(refresh, None, shown, api_visibility="private")
+        # Listed when first opened, so a large store does not slow the page's start.
+        articles_view.select(listed, filters, listing, api_visibility="private")
         files.upload(upload, files, [upload_result, *shown], api_visibility="private")
     return app
 
