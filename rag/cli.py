@@ -354,23 +354,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         report = ingest([corpus], settings)
         for e in report.errors:
             print(f"  skipped {e}", file=sys.stderr)
-    if args.watch:
-        from rag.ingest import Ingestor
-        from rag.watch import Watcher, parse_interval
+    from rag.feeds import FeedList
+    from rag.ingest import Ingestor
+    from rag.watch import Watcher, parse_interval
 
-        # Ingestion runs inside the server, through its own store: questions are answered
-        # while it runs, and nothing else writes to the store behind the server's back.
-        Watcher(
-            Ingestor(settings, engine.store, engine.embed, foreground=engine.foreground),
-            args.watch,
-            parse_interval(args.every),
-        ).start()
+    # Ingestion runs inside the server, through its own store: questions are answered while it
+    # runs, and nothing else writes to the store behind the server's back. The same watcher
+    # runs --watch and the feeds added in the UI (kept in the data dir).
+    watcher = Watcher(
+        Ingestor(settings, engine.store, engine.embed, foreground=engine.foreground),
+        args.watch or [],
+        parse_interval(args.every),
+        feeds=FeedList(settings.data_dir),
+    )
+    watcher.start()
     from ui.app import launch
 
     host = args.host or settings.ui_host
     port = args.port or settings.ui_port
     print(f"Open http://{host}:{port} in a browser (Ctrl+C stops).", file=sys.stderr)
-    launch(settings, host, port, engine=engine)
+    launch(settings, host, port, engine=engine, watcher=watcher)
     return 0
 
 
@@ -522,7 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|URL",
         help="also re-ingest these files, folders, feeds or pages on a schedule, inside the server",
     )
-    p.add_argument("--every", default="10m", help="how often to re-ingest with --watch (10m)")
+    p.add_argument(
+        "--every",
+        default="10m",
+        help="how often to re-ingest --watch and the feeds added in the UI (10m)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

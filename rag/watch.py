@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.errors import InvalidInput
+from rag.feeds import FeedList
 from rag.ingest import Ingestor, IngestReport
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def summary(report: IngestReport) -> str:
 
 
 class Watcher:
-    """Runs `ingestor` over `sources` every `every` seconds until stopped."""
+    """Runs `ingestor` over `sources` every `every` seconds until stopped, and over each URL of
+    `feeds` (the list kept in the data dir, re-read every run), noting each one's result."""
 
     def __init__(
         self,
@@ -50,22 +52,52 @@ class Watcher:
         sources: Sequence[str | Path],
         every: float,
         on_report: Callable[[IngestReport], None] | None = None,
+        feeds: FeedList | None = None,
     ) -> None:
         self.ingestor = ingestor
         self.sources = list(sources)
         self.every = every
         self.on_report = on_report
+        self.feeds = feeds
         self.runs = 0
         self._stop = threading.Event()
 
     def run_once(self) -> IngestReport | None:
+        """One run: the sources together, then each watched feed on its own (so each one's
+        result can be shown). The sources' report, or None."""
+        report = self._run(self.sources) if self.sources else None
+        if self.feeds is not None:
+            for url in self.feeds.urls():
+                if self._stop.is_set():
+                    break
+                self.run_feed(url)
+        if report is not None or not self.sources:  # a failed run is tried again, not counted
+            self.runs += 1
+        return report
+
+    def run_feed(self, url: str) -> IngestReport | None:
+        """Ingest one watched feed or page now, and note the result in the feed list."""
+        assert self.feeds is not None
         try:
-            report = self.ingestor.run(self.sources, progress=False)
+            report = self._run([url], raise_errors=True)
+        except Exception as e:
+            self.feeds.record(url, None, error=str(e))
+            return None
+        self.feeds.record(url, report)
+        return report
+
+    def _run(
+        self, sources: Sequence[str | Path], raise_errors: bool = False
+    ) -> IngestReport | None:
+        try:
+            report = self.ingestor.run(sources, progress=False)
         except Exception as e:  # one failed run (store busy, network down) must not end the watch
             log.error("watch run failed: %s; trying again in %.0f s", e, self.every)
+            if raise_errors:
+                raise
             return None
-        self.runs += 1
-        log.info("watch run %d: %s", self.runs, summary(report))
+        what = "watch run" if sources == self.sources else f"watch {sources[0]}"
+        log.info("%s %d: %s", what, self.runs + 1, summary(report))
         for err in report.errors:
             log.warning("  %s", err)
         for note in report.warnings:  # e.g. a feed that suddenly lists far fewer entries

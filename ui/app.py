@@ -19,8 +19,11 @@ from rag.answer_log import AnswerLog  # noqa: E402
 from rag.config import TOP_K_MIN, Settings, check_top_k  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.errors import InvalidInput  # noqa: E402
+from rag.feeds import FeedList  # noqa: E402
 from rag.ingest import Ingestor  # noqa: E402
+from rag.watch import Watcher  # noqa: E402
 from ui.articles import ArticleList, articles_tab  # noqa: E402
+from ui.feeds import feeds_tab  # noqa: E402
 from ui.render import render_answer, render_draft, render_error, safe  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class Verdict:
 
 UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 ECHO_CHARS = 300  # a rejected question is shown cut to this, never echoed whole
+DEFAULT_WATCH_S = 600.0  # `rag serve --every`'s default, for an app built without a watcher
 UI_TOP_K_MAX = 20  # the slider's end; the API may ask up to config.TOP_K_MAX
 
 
@@ -274,8 +278,12 @@ def correct(answer_log: AnswerLog, entry_id: int | None, text: str | None) -> Ve
     return Verdict(f"Answer #{entry_id} corrected{said}. Thank you.")
 
 
-def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
+def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None) -> gr.Blocks:
+    """The page. `watcher` runs the watched feeds (`rag serve` passes its running one); without
+    it, feeds added in the panel run once when added."""
     ingestor = Ingestor(settings, engine.store, engine.embed)
+    if watcher is None or watcher.feeds is None:
+        watcher = Watcher(ingestor, [], DEFAULT_WATCH_S, feeds=FeedList(settings.data_dir))
     articles = ArticleList(engine.store)  # shared by the examples and the Articles view
     max_mb = settings.ui_max_upload_mb
 
@@ -480,6 +488,8 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
                 article_source, (listed, filters, listing) = articles_tab(
                     articles, engine.store, date_picker, picked_date
                 )
+            with gr.Tab("Feeds", elem_id="feeds-tab") as feeds_view:
+                feed_added, feed_removed, (feeds_shown, feeds_outputs) = feeds_tab(watcher)
 
         inputs = [box, chatbot, history, source, since, until, top_k, as_of, log_ids]
         outputs = [chatbot, history, box, log_ids]
@@ -505,12 +515,22 @@ def build_app(engine: Engine, settings: Settings) -> gr.Blocks:
         # Listed when first opened, so a large store does not slow the page's start.
         articles_view.select(listed, filters, listing, api_visibility="private")
         files.upload(upload, files, [upload_result, *shown], api_visibility="private")
+        feeds_view.select(feeds_shown, None, feeds_outputs, api_visibility="private")
+        # A feed's first run adds articles: the counts, sources and examples follow.
+        feed_added.then(refresh, None, shown, api_visibility="private")
+        feed_removed.then(refresh, None, shown, api_visibility="private")
     return app
 
 
-def launch(settings: Settings, host: str, port: int, engine: Engine | None = None) -> None:
+def launch(
+    settings: Settings,
+    host: str,
+    port: int,
+    engine: Engine | None = None,
+    watcher: Watcher | None = None,
+) -> None:
     engine = engine or Engine.from_settings(settings)
-    app = build_app(engine, settings)
+    app = build_app(engine, settings, watcher)
     auth = None
     if settings.ui_auth:
         user, _, password = settings.ui_auth.partition(":")

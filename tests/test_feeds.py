@@ -1,0 +1,127 @@
+"""Watched feeds: the list in the data dir, run by the watcher one by one with each result
+noted, and the UI panel's add/remove. Feeds are served on 127.0.0.1 only."""
+
+import threading
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from rag.errors import InvalidInput
+from rag.feeds import FeedList, check_url
+from tests.conftest import free_port
+from tests.test_web import FAST, Site, _handler_for, add_news
+
+
+@pytest.fixture
+def news_site():
+    port = free_port()
+    s = Site(port)
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(s))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield s
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "give the address of a feed or page"),
+        ("   ", "give the address of a feed or page"),
+        ("example.org/feed.xml", "is not a web address; give one starting with https://"),
+        ("ftp://example.org/feed.xml", "is not a web address"),
+        ("file:///etc/passwd", "is not a web address"),
+        ("https://", "has no site name"),
+        ("https://example.org:99999/feed", "not a valid web address"),
+        ("https://a.example/x https://b.example/y", "no spaces"),
+        ("https://user:pw@example.org/feed", "user name and password"),
+        ("https://example.org/" + "a" * 2001, "the limit is 2000"),
+    ],
+)
+def test_a_bad_url_is_refused_with_what_to_give_instead(text, error):
+    with pytest.raises(InvalidInput, match=error):
+        check_url(text)
+
+
+def test_the_list_is_kept_in_the_data_dir_in_the_order_added(tmp_path):
+    feeds = FeedList(tmp_path)
+    assert feeds.all() == [] and not feeds.path.exists()  # reading creates nothing
+    feeds.add(" https://b.example/feed.xml ")
+    feeds.add("https://a.example/news")
+    again = FeedList(tmp_path)  # another process, or after a restart
+    assert again.urls() == ["https://b.example/feed.xml", "https://a.example/news"]
+    assert again.get("https://a.example/news").last_run == ""
+    with pytest.raises(InvalidInput, match="already watched"):
+        again.add("https://a.example/news")
+    again.remove("https://b.example/feed.xml")
+    assert feeds.urls() == ["https://a.example/news"]
+    with pytest.raises(InvalidInput, match="not watched"):
+        feeds.remove("https://b.example/feed.xml")
+
+
+def test_adding_from_two_threads_at_once_loses_nothing(tmp_path):
+    feeds = FeedList(tmp_path)
+    urls = [f"https://site{i}.example/feed.xml" for i in range(40)]
+    threads = [threading.Thread(target=feeds.add, args=(u,)) for u in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(feeds.urls()) == sorted(urls)
+
+
+@pytest.mark.e2e
+def test_the_watcher_runs_each_feed_and_notes_what_it_added(news_site, settings, tmp_path):
+    from rag.components import build
+    from rag.ingest import Ingestor
+    from rag.watch import Watcher
+
+    add_news(news_site)
+    feed = news_site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    missing = news_site.url("/gone.xml")
+    settings = settings.model_copy(update=FAST)
+    parts = build(settings)
+    feeds = FeedList(settings.data_dir)
+    feeds.add(feed)
+    feeds.add(missing)
+    watcher = Watcher(Ingestor(settings, parts.store, parts.embed), [], 60, feeds=feeds)
+    watcher.run_once()
+    ran = {f.url: f for f in feeds.all()}
+    assert ran[feed].last_result == "2 added, 0 updated, 0 unchanged"
+    assert ran[feed].total_added == 2 and ran[feed].last_error == ""
+    assert "404" in ran[missing].last_error and ran[missing].last_run
+    watcher.run_once()  # nothing new: the feed is unchanged
+    again = feeds.get(feed)
+    assert again.last_result == "0 added, 0 updated, 2 unchanged" and again.total_added == 2
+    assert parts.store.count() > 0
+
+
+@pytest.mark.e2e
+def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_read(
+    news_site, settings
+):
+    from rag.components import build
+    from rag.ingest import Ingestor
+    from rag.watch import Watcher
+    from ui.feeds import add_feed, remove_feed
+
+    add_news(news_site)
+    feed = news_site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    settings = settings.model_copy(update=FAST)
+    parts = build(settings)
+    feeds = FeedList(settings.data_dir)
+    watcher = Watcher(Ingestor(settings, parts.store, parts.embed), [], 600, feeds=feeds)
+    said = add_feed(watcher, feed)
+    assert said.startswith(f"Watching {feed}: 2 added") and "every 10 min" in said
+    assert "harbour" in " ".join(a.title.casefold() for a in parts.store.indexed().values())
+    assert add_feed(watcher, "not a url").startswith("⚠️ Not added: 'not a url' is not a web")
+    gone = news_site.url("/missing.xml")
+    said = add_feed(watcher, gone)
+    assert said.startswith("⚠️ Not added: nothing could be read") and "404" in said
+    assert feeds.urls() == [feed]  # the unreadable one is not kept
+    assert remove_feed(watcher, feed).startswith("Stopped watching")
+    assert feeds.urls() == []
+    assert "Pick a feed" in remove_feed(watcher, None)
