@@ -41,6 +41,7 @@ from rag.answer_span import (
 )
 from rag.context import Sentence, candidate_sentences
 from rag.grounding import Citation
+from rag.injection_model import Vectors
 from rag.metrics import contains, normalize
 from rag.text import terms
 
@@ -387,6 +388,7 @@ class Conflict:
 class Result:
     corroboration: Corroboration
     conflicts: list[Conflict]
+    answer: str = ""  # the value compared, as its sentence writes it (the short answer or more)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,17 +506,30 @@ class Corroborator:
         passages: Sequence[Retrieved],
         chunks: Sequence[Retrieved],
         article_text: Callable[[str], str] | None = None,
+        vectors: Vectors | None = None,
+        skip: Callable[[str], bool] | None = None,
     ) -> Result:
-        sentences = candidate_sentences(_as_scored(list(chunks) + list(passages)), article_text)
+        """`vectors`: the planting detector's, as the sentence selector used them (its spans
+        are cached by them). `skip`: sentences never cited, as support or as a conflict."""
+        sentences = candidate_sentences(
+            _as_scored(list(chunks) + list(passages)), article_text, vectors
+        )
         own = self._own_sentence(short, sentences)
         if own is None:  # the answer's sentence is not among the chunks: nothing to compare
             return Result(Corroboration(sources=1), [])
         fam = family(short.kind)
         own_span = (short.start - own.start, short.end - own.start)
-        answer = own.text[own_span[0] : own_span[1]]
         texts = list({s.chunk for s in sentences})
         acronyms = defined_acronyms(texts)
         words = _Words.of(texts)
+        if fam in (NUMBER_FAMILY, DATE_FAMILY):
+            # A short answer cut from a longer value ("$12.6" of "$12.6 million") is compared
+            # whole: "$12,600,000" states it, and is no other value.
+            own_span = next(
+                (x for x in _values(own, fam, words) if x[0] <= own_span[0] < own_span[1] <= x[1]),
+                own_span,
+            )
+        answer = own.text[own_span[0] : own_span[1]]
         equal = self._matcher(answer, fam, acronyms, sentences)
         # A value the answer's own sentence also names is no disagreement ("beat X").
         named_with = {name_key(own.text[a:b]) for a, b in _values(own, fam, words)}
@@ -522,7 +537,7 @@ class Corroborator:
         others: list[Support] = []
         seen: set[tuple[str, int]] = {(own.doc_id, own.start)}
         for s in sentences:
-            if (s.doc_id, s.start) in seen:
+            if (s.doc_id, s.start) in seen or (skip is not None and skip(s.text)):
                 continue
             seen.add((s.doc_id, s.start))
             spans = _values(s, fam, words) if fam != TEXT_FAMILY else []
@@ -570,7 +585,7 @@ class Corroborator:
             ):
                 conflicts[key] = Conflict(f.value, 0, f.source, f)
         return Result(
-            Corroboration(sources=len(agreeing), support=support), list(conflicts.values())
+            Corroboration(sources=len(agreeing), support=support), list(conflicts.values()), answer
         )
 
     @staticmethod
@@ -717,12 +732,14 @@ def corroborate(
     passages: Sequence[Retrieved],
     chunks: Sequence[Retrieved],
     article_text: Callable[[str], str] | None = None,
+    vectors: Vectors | None = None,
+    skip: Callable[[str], bool] | None = None,
 ) -> Result | None:
     """Sentences of the retrieved chunks that state the short answer, and those of other
     sources that give another value in the same claim; None with no short answer."""
     if short is None:
         return None
-    return Corroborator().find(short, passages, chunks, article_text)
+    return Corroborator().find(short, passages, chunks, article_text, vectors, skip)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -757,6 +774,14 @@ def number_citations(result: Result, citations: list[Citation], first: int = 1) 
     return out
 
 
+DIFFER = "Sources differ: "  # starts the line that lists other sources' values
+
+
+def without_differences(text: str) -> str:
+    """An answer's text without its "Sources differ" line: what the answer itself says."""
+    return "\n".join(line for line in text.split("\n") if not line.startswith(DIFFER))
+
+
 def headline(short_text: str, result: Result | None, first: int = 1) -> str:
     """ "Ilka Brand [1][2][3] (3 sources)", and a line "Sources differ: $4.96 [1], $5 [2]" when
     another source gives another value. Call after `number_citations`."""
@@ -768,8 +793,8 @@ def headline(short_text: str, result: Result | None, first: int = 1) -> str:
     line = f"{short_text} {marks}" + (f" ({n} sources)" if n > 1 else "")
     shown = [c for c in result.conflicts if c.n]
     if shown:
-        parts = [f"{short_text} [{first}]"] + [f"{c.text} [{c.n}]" for c in shown]
-        line += "\nSources differ: " + ", ".join(parts)
+        parts = [f"{result.answer or short_text} [{first}]"] + [f"{c.text} [{c.n}]" for c in shown]
+        line += f"\n{DIFFER}" + ", ".join(parts)
     return line
 
 

@@ -38,7 +38,8 @@ from rag.answer_span import (
 from rag.clean import strip_bidi_controls
 from rag.config import Settings, check_top_k
 from rag.context import SentenceSelector, relevance_scores
-from rag.embeddings import VectorCache
+from rag.corroborate import Conflict, Corroboration, Result, corroborate, headline, number_citations
+from rag.embeddings import OnnxMiniLMEmbedding, VectorCache
 from rag.errors import EmptyStore, InvalidInput, LLMUnavailable
 from rag.foreground import Foreground
 from rag.grounding import Citation, Grounder, citation_for, says_dont_know, split_answer
@@ -86,6 +87,10 @@ class Answer:
     as_of: str = ""  # YYYY-MM-DD: articles published after it were not used
     signals: dict = field(default_factory=dict)  # what the refusal policy read (for calibration)
     log_id: int | None = None  # its id in the answer log (`rag feedback ID`), when logged
+    # Outlets stating the short answer and their citation numbers (rag/corroborate.py), and
+    # other sources' different values in the same claim; None and [] with no short answer.
+    corroboration: Corroboration | None = None
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -102,6 +107,8 @@ class Answer:
             "retrieved": self.retrieved,
             "signals": self.signals,
             "log_id": self.log_id,
+            "corroboration": self.corroboration.to_dict() if self.corroboration else None,
+            "conflicts": [c.to_dict() for c in self.conflicts],
         }
 
 
@@ -146,6 +153,7 @@ class AnswerState:
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
     replaced: int = 0
+    corroborated: Result | None = None
     refusal: RefusalReason | None = None
     signals: Signals | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -340,6 +348,7 @@ class Engine:
             self._extract_short_answer(st)
             self._ground(st)
             self._guard(st)
+            self._corroborate(st)
             st.signals = self._signals(st)
             st.refusal = self.policy.after_generation(st.signals)
         return self._finish(st)
@@ -478,6 +487,31 @@ class Engine:
                 p for p in (st.text.strip(), QUOTED_NOTE if contact else REMOVED_NOTE) if p
             )
 
+    def _corroborate(self, st: AnswerState) -> None:
+        """Cite the other sources that state the short answer, and show where others give a
+        different value: "$12.6 million [1][2] (2 sources)" (rag/corroborate.py). After the
+        guard, so only a short answer it kept is corroborated, and never by a request."""
+        prefix = f"{st.short.text} [1]\n\n" if st.short else ""
+        if st.short is None or not st.citations or not st.text.startswith(prefix):
+            return
+        t = time.perf_counter()
+        # The detector's vectors as the selector used them, so its cached spans are reused.
+        shared = isinstance(self.embed, OnnxMiniLMEmbedding)
+        result = corroborate(
+            st.short,
+            st.passages,
+            st.chunks,
+            self._article_text_or_empty,
+            vectors=self.sentence_vectors.get_many if shared else None,
+            skip=lambda sentence: bool(request_spans(sentence)),
+        )
+        if result is None:
+            return
+        st.citations = number_citations(result, st.citations)
+        st.text = f"{headline(st.short.text, result)}\n\n{st.text[len(prefix) :]}"
+        st.corroborated = result
+        st.timed("corroborate", t)
+
     def _signals(self, st: AnswerState) -> Signals:
         kind = answer_type(st.standalone)
         other = counts_other(st.standalone, [n.get_content() for n in st.nodes])
@@ -538,6 +572,8 @@ class Engine:
             short_answer=st.short,
             as_of=as_of_text,
             signals=signals,
+            corroboration=st.corroborated.corroboration if st.corroborated else None,
+            conflicts=st.corroborated.conflicts if st.corroborated else [],
         )
 
     def _article_text_or_empty(self, doc_id: str) -> str:

@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from rag.config import Settings
+from rag.corroborate import summary as corroboration_summary
+from rag.corroborate import without_differences
 from rag.metrics import (
     citation_scores,
     contains,
@@ -83,7 +85,8 @@ def eval_settings(base: Settings, corpus: Path) -> Settings:
 def score_item(item: GoldItem, answer: dict, k: int) -> dict:
     """Exact match and F1 are scored on the short answer (the whole answer when there is
     none); containment on the whole answer, short answer and quoted support together."""
-    text = strip_markers(answer["answer"])
+    # Another source's value shown under "Sources differ" is not the answer given.
+    text = strip_markers(without_differences(answer["answer"]))
     short = (answer.get("short_answer") or {}).get("text") or text
     refused = bool(answer["refused"])
     row = {
@@ -108,6 +111,8 @@ def score_item(item: GoldItem, answer: dict, k: int) -> dict:
             {k2: c[k2] for k2 in ("n", "doc_id", "start", "end", "text")}
             for c in answer["citations"]
         ],
+        "corroboration": None if refused else answer.get("corroboration"),
+        "conflicts": [] if refused else answer.get("conflicts") or [],
     }
     if item.evidence:
         row["hit"], row["rr"] = hit_and_rr(answer.get("retrieved", []), item.evidence, k)
@@ -148,6 +153,8 @@ def summarize(rows: list[dict]) -> dict:
             "recall": None if ref_r is None else round(ref_r, 4),
             "false_refusals": sum(r["refused"] for r in answerable),
         },
+        # Answers with 2+ sources; among wrong short answers, how often a conflict holds gold.
+        "corroboration": corroboration_summary(rows),
         "latency_s": {
             "p50": _round(percentile(secs, 50)),
             "p95": _round(percentile(secs, 95)),
@@ -361,7 +368,7 @@ def _chart(result: dict, path: Path) -> None:
     metrics = {
         k: v
         for k, v in flat_metrics(result).items()
-        if v is not None and not k.startswith("latency") and "false_refusals" not in k
+        if isinstance(v, float) and not k.startswith("latency")
     }
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(metrics) + 1))
     names = list(metrics)

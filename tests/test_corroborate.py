@@ -333,3 +333,38 @@ def test_a_number_inside_another_is_not_the_answer() -> None:
     assert result.corroboration.support == []  # not the "3" of "3.5"
     assert [c.text for c in result.conflicts] == ["3.5"]
     assert_verbatim(result)
+
+
+def test_a_short_answer_cut_from_a_longer_value_is_compared_whole() -> None:
+    # The short answer "$12.6" of "$12.6 million": "$12,600,000" states it, and is no conflict.
+    other = chunk(
+        "e3",
+        "kessel-courier.example",
+        "Velmar approved a budget of $13.1 million for the Kessel bridge on Monday, "
+        "officials said.",
+    )
+    cut = short("a1", "$12.6", "number")
+    result = find(cut, [*BUDGET, other])
+    assert {x.value for x in result.corroboration.support} == {
+        "$12,600,000",
+        "12.6 million dollars",
+    }
+    assert [c.text for c in result.conflicts] == ["$13.1 million"]
+    number_citations(result, [citation_for(1, BUDGET[0].node)])  # type: ignore[arg-type]
+    # The line compares the values as the articles write them, each verbatim.
+    assert headline(cut.text, result).endswith(
+        "\nSources differ: $12.6 million [1], $13.1 million [4]"
+    )
+
+
+def test_a_skipped_sentence_is_neither_support_nor_a_source() -> None:
+    # The engine skips sentences that relay a request (rag/output_guard.py): never cited.
+    kept = corroborate(
+        short("a1", "$12.6 million", "number"),
+        BUDGET[:1],
+        BUDGET,
+        skip=lambda sentence: "dollars" in sentence,
+    )
+    assert kept is not None
+    assert {x.value for x in kept.corroboration.support} == {"$12,600,000"}
+    assert kept.corroboration.sources == 2

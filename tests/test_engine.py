@@ -259,3 +259,78 @@ def test_a_yes_no_question_is_refused_when_its_passages_never_name_whom_it_asks_
     a = eng.ask("When did Tomas Berg say trains would run normally in Lindholm?")
     assert not a.refused
     assert a.to_dict()["signals"]["unmentioned"] == []
+
+
+# Corroboration (rag/corroborate.py) in answers. Invented outlets and figures.
+BRIDGE = {
+    "velmar-post.md": (
+        "velmar-post.example",
+        "Ferry queues at Orlen grew all winter as repairs dragged on.\n\n"
+        "Velmar council approved a budget of $12.6 million for the Kessel bridge on Monday. "
+        "Work starts in spring.\n",
+    ),
+    "harbour-times.md": (
+        "harbour-times.example",
+        "Traders on the quay have waited two years for a fixed crossing to the island.\n\n"
+        "Velmar council approved a budget of $12,600,000 for the Kessel bridge on Monday, "
+        "its treasurer said.\n",
+    ),
+    "kessel-courier.md": (
+        "kessel-courier.example",
+        "Commuters from Dunmore face another season of detours round the estuary.\n\n"
+        "Velmar council approved a budget of $13.1 million for the Kessel bridge on Monday, "
+        "officials said.\n",
+    ),
+}
+
+
+@pytest.fixture
+def bridge(tmp_path, settings):
+    folder = tmp_path / "bridge"
+    folder.mkdir()
+    for name, (source, text) in BRIDGE.items():
+        (folder / name).write_text(
+            f"---\ntitle: Kessel bridge budget\nsource: {source}\ndate: 2026-03-03\n---\n\n{text}"
+        )
+    assert ingest([folder], settings, progress=False).ok
+    return folder
+
+
+def test_an_answer_cites_every_source_that_states_it_and_shows_where_they_differ(bridge, settings):
+    eng, _ = engine_with(settings, "Velmar approved $12.6 million for the Kessel bridge [1].")
+    a = eng.ask("How much did Velmar council approve for the Kessel bridge?", log=False)
+    assert not a.refused and a.short_answer is not None
+    short = a.short_answer.text
+    assert short in ("$12.6", "$12.6 million")  # the span extractor may stop at "$12.6"
+    by_n = {c.n: c for c in a.citations}
+    assert a.corroboration is not None and a.corroboration.sources == 2
+    cites = a.corroboration.citations
+    assert cites[0] == 1 and len(cites) == 2
+    # Each extra citation is the other outlet's own sentence, verbatim at its span, stating it.
+    other = by_n[cites[1]]
+    assert other.source == "harbour-times.example" and "$12,600,000" in other.text
+    assert article_text(bridge, other.doc_id)[other.start : other.end] == other.text
+    # The other value, from another outlet, cited to its sentence.
+    assert [(c.text, c.source) for c in a.conflicts] == [
+        ("$13.1 million", "kessel-courier.example")
+    ]
+    assert "$13.1 million" in by_n[a.conflicts[0].n].text
+    head = f"{short} [1][{cites[1]}] (2 sources)"
+    assert a.text.startswith(
+        f"{head}\nSources differ: $12.6 million [1], $13.1 million [{a.conflicts[0].n}]\n\n"
+    )
+    d = a.to_dict()
+    assert d["corroboration"] == {"sources": 2, "citations": cites}
+    assert d["conflicts"] == [
+        {"text": "$13.1 million", "n": a.conflicts[0].n, "source": "kessel-courier.example"}
+    ]
+
+
+def test_a_single_source_answer_has_no_count_and_a_refusal_no_corroboration(news, settings):
+    eng, _ = engine_with(settings, "The harbour reopened on Tuesday [1].")
+    a = eng.ask("When did the Portmere harbour reopen?", log=False)
+    assert a.text.startswith("Tuesday [1]\n\n")
+    assert a.to_dict()["corroboration"] == {"sources": 1, "citations": [1]}
+    assert a.to_dict()["conflicts"] == []
+    refused = eng.ask("What is the boiling point of mercury in kelvin?", log=False)
+    assert refused.refused and refused.to_dict()["corroboration"] is None

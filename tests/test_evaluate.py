@@ -130,3 +130,29 @@ def test_runner_report_compare_and_thresholds(tmp_path, settings):
         '[min]\n"answer.contains" = 0.9\n"refusal.recall" = 1.1\n[max]\n"latency_s.p50" = 600\n',
     )
     assert check_thresholds(result, limits) == ["refusal.recall = 1.0 < 1.1"]
+
+
+def test_rows_and_summary_carry_corroboration_and_conflicts_do_not_count_as_contained():
+    from rag.evaluate import GoldItem, score_item, summarize
+
+    item = GoldItem("v1", "How much did Velmar approve?", ["$13.1 million"], ["velmar/a"], True)
+    cite = {"n": 1, "doc_id": "velmar/a", "start": 0, "end": 10, "text": "a $12.6 million budget"}
+    other = {"n": 2, "doc_id": "velmar/b", "start": 0, "end": 10, "text": "$13.1 million"}
+    answer = {
+        "answer": "$12.6 million [1]\nSources differ: $12.6 million [1], $13.1 million [2]\n\n"
+        "Velmar approved a $12.6 million budget. [1]",
+        "short_answer": {"text": "$12.6 million", "doc_id": "velmar/a", "start": 2, "end": 15},
+        "refused": False,
+        "timings": {"total": 1.0},
+        "citations": [cite, other],
+        "corroboration": {"sources": 1, "citations": [1]},
+        "conflicts": [{"text": "$13.1 million", "n": 2, "source": "kessel.example"}],
+    }
+    row = score_item(item, answer, 5)
+    assert row["corroboration"] == {"sources": 1, "citations": [1]}
+    assert row["conflicts"] == answer["conflicts"]
+    # A value shown as another source's is not the answer given.
+    assert row["contains"] == 0.0 and row["em"] == 0.0
+    s = summarize([row])["corroboration"]
+    assert s["wrong_short_answers"] == 1 and s["gold_in_conflicts_when_wrong"] == 1.0
+    assert s["two_plus_sources"] == 0.0

@@ -55,3 +55,34 @@ def test_repeated_wrong_logins_are_slowed_down_and_the_right_one_still_works():
     assert slowed >= 0.05 * 31 and free < slowed
     assert gate("editor", "s3cret") and gate("editor", "s3cret")
     assert not gate("editor", "S3cret") and not gate("someone", "s3cret")
+
+
+def test_the_corroboration_line_and_the_sources_that_differ_are_shown_escaped():
+    from rag.answer_span import ShortAnswer
+    from rag.corroborate import Conflict, Corroboration
+
+    cites = [
+        Citation(1, "a", "T", "velmar-post.example", "", "", "Ilka Brand won.", 0, 15, 0.9),
+        Citation(2, "b", "T", "orlen.example", "", "", "Ilka Brand won.", 0, 15, 0.0),
+        Citation(3, "c", "T", "x.example", "", "", "<b>Ola</b> won.", 0, 15, 0.0),
+    ]
+    text = (
+        "Ilka Brand [1][2] (2 sources)\nSources differ: Ilka Brand [1], <b>Ola</b> [3]\n\n"
+        "Ilka Brand won. [1]"
+    )
+    answer = Answer(
+        "Who won?",
+        text,
+        cites,
+        False,
+        short_answer=ShortAnswer("Ilka Brand", 1, "a", 0, 10, "person", 1.0, "combined"),
+        corroboration=Corroboration(2, [1, 2]),
+        conflicts=[Conflict("<b>Ola</b>", 3, "x.example")],
+    )
+    html = render_answer(answer)
+    short = html.split('<div class="short-answer">', 1)[1].split("</div>", 1)[0]
+    assert "&#40;2 sources&#41;" in short and "differ" not in short
+    assert short.count('class="cite"') == 2
+    differ = html.split('<div class="sources-differ">', 1)[1].split("</div>", 1)[0]
+    assert differ.startswith("Sources differ: Ilka Brand")
+    assert "<b>Ola" not in html and "&#60;b&#62;Ola" in differ

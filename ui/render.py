@@ -8,6 +8,7 @@ import html
 import re
 from collections.abc import Callable
 
+from rag.corroborate import DIFFER
 from rag.engine import Answer
 from rag.grounding import Citation
 
@@ -67,10 +68,15 @@ def render_answer(
     )
     short, _, support = answer.text.partition("\n\n")
     if answer.short_answer is not None and support:
-        # The short answer first, the quoted support below it.
+        # The short answer first with its sources ("Ilka Brand [1][2] (2 sources)"), then
+        # other sources' values when they differ, then the quoted support.
+        lines = short.split("\n")
+        differ = [x for x in lines[1:] if x.startswith(DIFFER)]
+        rest = [x for x in lines[1:] if not x.startswith(DIFFER)]
         body = (
-            f'<div class="short-answer">{_answer_text(short)}</div>'
-            f'<div class="support">{_answer_text(support)}</div>'
+            f'<div class="short-answer">{_answer_text(chr(10).join([lines[0], *rest]))}</div>'
+            + "".join(f'<div class="sources-differ">{_answer_text(x)}</div>' for x in differ)
+            + f'<div class="support">{_answer_text(support)}</div>'
         )
     else:
         body = _answer_text(answer.text)
