@@ -366,6 +366,45 @@ def _replay(rows: list[dict], corpus: Path | None) -> list[dict]:
     return out
 
 
+def added_citations(rows: list[dict], gold: Path) -> dict:
+    """Precision, as `rag eval` scores citations (from an evidence article or holding a gold
+    answer), of the citations corroboration adds: those of the sources stating the short
+    answer besides [1], and those of the conflicts; and the eval's citation precision with
+    the conflicts' citations left out, to tell the two apart."""
+    from rag.evaluate import load_gold
+    from rag.metrics import citation_scores, contains
+
+    evidence = {g.id: g.evidence for g in load_gold(gold)}
+    support, conflict, without = [], [], []
+    for r in rows:
+        if r.get("refused") or not r.get("answerable", True):
+            continue
+        ev = evidence.get(r["id"], [])
+        corroborated = (r.get("corroboration") or {}).get("citations") or []
+        cited = {c["n"]: c for c in r.get("citations") or []}
+
+        def good(n: int, ev: list = ev, cited: dict = cited, r: dict = r) -> bool:
+            c = cited[n]
+            return c["doc_id"] in ev or contains(c["text"], r["gold"])
+
+        support += [good(n) for n in corroborated[1:] if n in cited]
+        conflict_ns = {c["n"] for c in r.get("conflicts") or []} - set(corroborated)
+        conflict += [good(n) for n in conflict_ns if n in cited]
+        kept = [c for n, c in cited.items() if n not in conflict_ns]
+        p, _ = citation_scores(kept, ev, r["gold"])
+        if p is not None:
+            without.append(p)
+    return {
+        "support_citations": len(support),
+        "support_citation_precision": _share(support),
+        "conflict_citations": len(conflict),
+        "conflict_citation_precision": _share(conflict),
+        "citation_precision_without_conflict_citations": round(sum(without) / len(without), 4)
+        if without
+        else None,
+    }
+
+
 def answers(args: argparse.Namespace) -> int:
     path = Path(args.answers)
     if path.is_dir():
@@ -378,6 +417,8 @@ def answers(args: argparse.Namespace) -> int:
         print("answers.jsonl has no corroboration keys: replaying retrieval for each item")
         rows = _replay(rows, Path(args.corpus) if args.corpus else None)
     summary = {"items": len(rows)} | corroboration_summary(rows)
+    if args.gold:
+        summary |= added_citations(rows, Path(args.gold))
     with_conflict = [r for r in rows if not r.get("refused") and r.get("conflicts")]
     print(json.dumps(summary, indent=2))
     if args.sample_out:
@@ -386,12 +427,17 @@ def answers(args: argparse.Namespace) -> int:
         random.Random(0).shuffle(pool)
         with open(args.sample_out, "w", encoding="utf-8") as fh:
             for r, c in pool[: args.sample]:
+                cited = {x["n"]: x for x in r.get("citations") or []}
                 fh.write(
                     json.dumps(
                         {
                             "id": r["id"],
+                            "question": r["question"],
                             "short_answer": r["short_answer"],
+                            # The two sentences to compare (eval rows written by `rag eval`).
+                            "answer_cited": cited.get(1, {}).get("text"),
                             "conflict": c,
+                            "conflict_cited": cited.get(c["n"], {}).get("text"),
                             "gold": r["gold"],
                             "real_disagreement": None,  # to fill in by hand
                         },
@@ -484,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--corpus", help="the eval's corpus (to find its store when replaying)")
     a.add_argument("--sample", type=int, default=30)
     a.add_argument("--sample-out", help="write a random sample of conflicts to judge by hand")
+    a.add_argument("--gold", help="the eval's gold file: precision of the added citations")
     g = sub.add_parser("gcs", help="the quiz answers of a RealTime QA year, without the engine")
     g.add_argument("--year", default="2024")
     g.add_argument("--limit", type=int, default=0)

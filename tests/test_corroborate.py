@@ -368,3 +368,33 @@ def test_a_skipped_sentence_is_neither_support_nor_a_source() -> None:
     assert kept is not None
     assert {x.value for x in kept.corroboration.support} == {"$12,600,000"}
     assert kept.corroboration.sources == 2
+
+
+def test_the_bench_scores_the_citations_corroboration_adds(tmp_path) -> None:
+    import json
+
+    from bench.corroboration import added_citations
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        json.dumps({"id": "v1", "question": "Q?", "answers": ["$12.6 million"],
+                    "evidence_doc_ids": ["a1"]}) + "\n"
+    )  # fmt: skip
+    cite = [
+        {"n": 1, "doc_id": "a1", "text": "a $12.6 million budget"},
+        {"n": 2, "doc_id": "b1", "text": "a $12.6 million budget"},  # holds the answer
+        {"n": 3, "doc_id": "c1", "text": "a $13.1 million budget"},  # the conflict
+    ]
+    row = {
+        "id": "v1",
+        "refused": False,
+        "answerable": True,
+        "gold": ["$12.6 million"],
+        "citations": cite,
+        "corroboration": {"sources": 2, "citations": [1, 2]},
+        "conflicts": [{"text": "$13.1 million", "n": 3, "source": "c.example"}],
+    }
+    s = added_citations([row], gold)
+    assert s["support_citation_precision"] == 1.0 and s["support_citations"] == 1
+    assert s["conflict_citation_precision"] == 0.0 and s["conflict_citations"] == 1
+    assert s["citation_precision_without_conflict_citations"] == 1.0
