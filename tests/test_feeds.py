@@ -2,28 +2,19 @@
 noted, and the UI panel's add/remove. Feeds are served on 127.0.0.1 only."""
 
 import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from rag.errors import InvalidInput
 from rag.feeds import FeedList, check_url
-from tests.conftest import free_port
-from tests.test_web import FAST, Site, _handler_for, add_news
+from tests.local_site import news_site
+from tests.test_web import FAST
 
 
 @pytest.fixture
-def news_site():
-    port = free_port()
-    s = Site(port)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(s))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield s
-    finally:
-        server.shutdown()
-        server.server_close()
+def site():
+    with news_site() as served:
+        yield served
 
 
 @pytest.mark.parametrize(
@@ -74,14 +65,13 @@ def test_adding_from_two_threads_at_once_loses_nothing(tmp_path):
 
 
 @pytest.mark.e2e
-def test_the_watcher_runs_each_feed_and_notes_what_it_added(news_site, settings, tmp_path):
+def test_the_watcher_runs_each_feed_and_notes_what_it_added(site, settings, tmp_path):
     from rag.components import build
     from rag.ingest import Ingestor
     from rag.watch import Watcher
 
-    add_news(news_site)
-    feed = news_site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
-    missing = news_site.url("/gone.xml")
+    news, feed = site
+    missing = news.url("/gone.xml")
     settings = settings.model_copy(update=FAST)
     parts = build(settings)
     feeds = FeedList(settings.data_dir)
@@ -100,16 +90,13 @@ def test_the_watcher_runs_each_feed_and_notes_what_it_added(news_site, settings,
 
 
 @pytest.mark.e2e
-def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_read(
-    news_site, settings
-):
+def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_read(site, settings):
     from rag.components import build
     from rag.ingest import Ingestor
     from rag.watch import Watcher
     from ui.feeds import add_feed, remove_feed
 
-    add_news(news_site)
-    feed = news_site.fixture("/feed.xml", "feed.rss", content_type="application/rss+xml")
+    news, feed = site
     settings = settings.model_copy(update=FAST)
     parts = build(settings)
     feeds = FeedList(settings.data_dir)
@@ -118,7 +105,7 @@ def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_re
     assert said.startswith(f"Watching {feed}: 2 added") and "every 10 min" in said
     assert "harbour" in " ".join(a.title.casefold() for a in parts.store.indexed().values())
     assert add_feed(watcher, "not a url").startswith("⚠️ Not added: 'not a url' is not a web")
-    gone = news_site.url("/missing.xml")
+    gone = news.url("/missing.xml")
     said = add_feed(watcher, gone)
     assert said.startswith("⚠️ Not added: nothing could be read") and "404" in said
     assert feeds.urls() == [feed]  # the unreadable one is not kept

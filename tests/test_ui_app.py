@@ -170,6 +170,15 @@ def test_bad_dates_are_explained_in_the_chat(engine, settings, dates, error):
         ("Tarnby ferry carries record crowds", "When did Tarnby ferry carry record crowds?"),
         ("Vellan bridge works: week two", "What is the latest on the Vellan bridge works?"),
         ("Quist wins Tarnby chess title - Tarnby Daily", "When did Quist win Tarnby chess title?"),
+        (
+            "Tarnby Council Approves Ferry Line, Ends Winter Gap",
+            "When did Tarnby Council approve Ferry Line?",
+        ),
+        (
+            "Mara Quist Opens “Glass Bridge” Despite Storm",
+            "When did Mara Quist open “Glass Bridge”?",
+        ),
+        ("Quist Opens “Glass Bridge,” Thanks Crew", "When did Quist open “Glass Bridge”?"),
         ("Mayor Varga says ferry will run all winter", None),  # a claim, not an event
         ("Portmere news in brief", None),
         ("Is the Lenn footbridge safe?", None),

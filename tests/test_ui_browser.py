@@ -49,7 +49,8 @@ def server(tmp_path_factory):
     write(corpus / "gala.md", XSS_ARTICLE)
     port = free_port()
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--corpus", str(corpus)]
-    env = {**os.environ, "RAG_DATA_DIR": str(data)}
+    # No pause between requests to one host: the feed test serves its pages on 127.0.0.1.
+    env = {**os.environ, "RAG_DATA_DIR": str(data), "RAG_WEB_HOST_DELAY": "0"}
     url = f"http://127.0.0.1:{port}"
     with running_server(cmd, url, tmp, env=env, cwd=ROOT):
         yield url, tmp
@@ -233,3 +234,93 @@ def test_article_html_and_script_are_shown_inert(page):
     page.screenshot(path=SHOTS / "07-xss-inert.png")
     hosts = {urlparse(u).hostname for u in page.requests if u.startswith("http")}
     assert hosts == {"127.0.0.1"}, hosts  # no request left the machine
+
+
+# ---- corrections, articles, feeds
+
+
+def test_a_wrong_answer_is_corrected_and_recorded_in_the_answer_log(page, server):
+    from rag.answer_log import LOG_FILE, AnswerLog
+
+    ask(page, "What did organisers of the Tarnby harbour gala write on the programme?")
+    bot = page.locator("#chat .message-row.bot-row, #chat [data-testid='bot']").last
+    bot.hover()
+    page.locator("#chat button[aria-label='Dislike']").last.click()
+    page.wait_for_selector("#correction", state="visible")
+    assert "marked wrong" in page.inner_text("#feedback-note")
+    page.fill("#correct-answer textarea", "80,000 euros for the Tarnby lifeboat crew")
+    page.click("#save-correction")
+    page.wait_for_function(
+        "document.querySelector('#feedback-note')?.innerText.includes('corrected')"
+    )
+    page.screenshot(path=SHOTS / "08-correction.png")
+    entry = AnswerLog(server[1] / "data" / LOG_FILE).recent(1)[0]
+    assert entry["question"].startswith("What did organisers of the Tarnby harbour gala")
+    assert entry["feedback"]["verdict"] == "wrong"
+    assert entry["feedback"]["answer"] == "80,000 euros for the Tarnby lifeboat crew"
+
+
+def test_a_date_is_picked_from_the_calendar(page):
+    page.click("#as-of button")  # the calendar button next to the field
+    page.locator("button.day:not(.other-month)").first.click()
+    value = page.input_value("#as-of input")
+    assert len(value) == 10 and value[4] == "-" and value[7] == "-", value
+
+
+def test_the_articles_view_lists_searches_and_opens_an_article_as_text(page):
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_function(
+        "document.querySelector('#article-count')?.innerText.includes('articles')"
+    )
+    total = int(page.inner_text("#article-count").split()[0])
+    assert total >= len(list(CORPUS.glob("*.md"))) + 1
+    page.fill("#article-search textarea, #article-search input", "harbour gala")
+    page.wait_for_function("document.querySelector('#article-count')?.innerText.startsWith('1 of')")
+    title = page.locator("#article-table").get_by_test_id("cell-0-2")
+    assert title.inner_text() == "Harbour gala raises funds"
+    title.click()
+    page.wait_for_function(
+        "document.querySelector('#article-text textarea')?.value.includes('Tarnby')"
+    )
+    text = page.input_value("#article-text textarea")
+    assert "<script>" in text  # the article's markup is shown as text...
+    assert page.evaluate("window.__xss") is None  # ...and never run
+    assert "Harbour gala raises funds" in page.inner_text("#article-head")
+    page.screenshot(path=SHOTS / "09-articles.png")
+
+
+def test_a_feed_added_in_the_ui_is_ingested_listed_and_removed(page):
+    from tests.local_site import news_site
+
+    with news_site() as (_site, feed):
+        before = indexed_articles(page)
+        page.get_by_role("tab", name="Feeds").click()
+        page.fill("#feed-url textarea, #feed-url input", "ftp://127.0.0.1/feed.xml")
+        page.click("#feed-add")
+        page.wait_for_function(
+            "document.querySelector('#feed-note')?.innerText.includes('Not added')"
+        )
+        assert "https://" in page.inner_text("#feed-note")
+        page.fill("#feed-url textarea, #feed-url input", feed)
+        page.click("#feed-add")
+        page.wait_for_function(
+            "document.querySelector('#feed-note')?.innerText.includes('Watching')",
+            timeout=120_000,
+        )
+        assert "2 added" in page.inner_text("#feed-note")
+        assert feed in page.inner_text("#feed-table")
+        assert "2 added" in page.inner_text("#feed-table")
+        page.screenshot(path=SHOTS / "10-feed-added.png")
+        page.get_by_role("tab", name="Ask").click()
+        page.wait_for_function(
+            "(document.querySelector('#status').innerText.match(/(\\d+)\\s+articles/) || [])[1] "
+            f"== '{before + 2}'"
+        )
+        page.get_by_role("tab", name="Feeds").click()
+        page.locator("#feed-pick input").click()
+        page.get_by_role("option", name=feed).click()
+        page.click("#feed-remove")
+        page.wait_for_function(
+            "document.querySelector('#feed-note')?.innerText.includes('Stopped watching')"
+        )
+        assert feed not in page.inner_text("#feed-table")

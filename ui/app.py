@@ -88,6 +88,10 @@ _NOT_VERBS = frozenset(
 )
 _SAYING = frozenset({"say", "warn", "claim", "tell", "admit", "insist", "deny"})
 _OUTLET_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{2,40}$")  # "Headline - The Outlet"
+_SMALL = frozenset("a an the and or nor but for to of in on at by with from as vs via".split())
+# Where a headline's second clause starts: after a comma (inside a quote too), or a linking word.
+_CLAUSE = re.compile(r"[,;]|\s+(?:despite|amid|as|while|but|and then)\s+", re.IGNORECASE)
+MAX_HEADLINE_CHARS = 160
 MAX_EXAMPLE_CHARS = 110
 
 
@@ -100,33 +104,51 @@ def _base_form(verb: str) -> str:
     return verb[:-1]
 
 
+def _title_case(words: list[str]) -> bool:
+    """ "Trump Asks Putin to Join ...": every word but the short ones capitalised."""
+    long = [w for w in words if any(c.isalpha() for c in w) and w.casefold() not in _SMALL]
+    return len(long) >= 3 and all(w.lstrip("\"'‘“(")[:1].isupper() for w in long)
+
+
+def _trimmed(rest: str) -> str:
+    """What follows the verb, cut at a second clause (", signals ...", "despite ...") and with
+    a quote opened in it closed again."""
+    rest = _CLAUSE.split(rest, maxsplit=1)[0].rstrip(" ,;")
+    for opening, closing in (("“", "”"), ("‘", "’")):
+        if rest.count(opening) > rest.count(closing):
+            rest += closing
+    return rest
+
+
 def headline_question(title: str) -> str | None:
     """A question a reader would ask about a headline: "Lindholm rail strike ends" ->
     "When did Lindholm rail strike end?"; "Ferry strike: day three" -> "What is the latest on
     the ferry strike?". None when no question reads well (a quote, "Mayor says ...")."""
     title = _OUTLET_SUFFIX.sub("", " ".join(title.split())).rstrip(".!?:;, ")
-    if not title or len(title) > MAX_EXAMPLE_CHARS or "?" in title:
+    if not title or len(title) > MAX_HEADLINE_CHARS or "?" in title:
         return None
     topic, colon, _ = title.partition(": ")
     if colon and 2 <= len(topic.split()) <= 6:
         return f"What is the latest on the {topic}?"
     words = title.split()
+    title_case = _title_case(words)
     for i, word in enumerate(words[1:], start=1):
         bare = word.strip("\"'‘’“”,:;()")
         low = bare.casefold()
-        # The verb of "Subject verbs rest": lower case in a sentence-case headline, the
-        # first -s word after a subject that is not itself cut by punctuation.
+        # The verb of "Subject verbs rest": the first -s word after a subject that is not
+        # itself cut by punctuation; lower case unless the headline is in title case.
         if bare != word or not low.endswith("s") or low.endswith("ss") or len(low) < 4:
             if any(c in word for c in ",:;"):
                 break
             continue
-        if low in _NOT_VERBS or (bare[0].isupper() and not title.istitle()):
+        if low in _NOT_VERBS or (bare[0].isupper() and not title_case):
             continue
         verb = _base_form(low)
         if verb in _SAYING:  # what follows is a claim, not an event with a date
             return None
-        subject, rest = " ".join(words[:i]), " ".join(words[i + 1 :])
-        return f"When did {subject} {' '.join(filter(None, [verb, rest]))}?"
+        subject, rest = " ".join(words[:i]), _trimmed(" ".join(words[i + 1 :]))
+        question = f"When did {subject} {' '.join(filter(None, [verb, rest]))}?"
+        return question if len(question) <= MAX_EXAMPLE_CHARS else None
     return None
 
 
@@ -452,15 +474,6 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
                 with gr.Column(scale=1):
                     gr.Markdown("### Indexed")
                     status = gr.Markdown(elem_id="status")
-                    gr.Markdown("### Add articles")
-                    # Types are checked in upload(), which says what is accepted; Gradio's own
-                    # check would only show "Error".
-                    files = gr.File(
-                        file_count="multiple",
-                        label=f"Markdown, text, HTML or JSONL (up to {max_mb:g} MB each)",
-                        elem_id="upload",
-                    )
-                    upload_result = gr.Markdown(elem_id="upload-result")
                     gr.Markdown("### Filters")
                     source = gr.Dropdown(
                         [""],
@@ -474,8 +487,7 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
                     as_of = date_picker(
                         "As of",
                         "as-of",
-                        "Empty: today. Articles published later are not used; recent ones rank "
-                        "higher for questions about current events.",
+                        "Empty: today. Later articles are not used; recent ones rank higher.",
                     )
                     top_k = gr.Slider(
                         TOP_K_MIN,
@@ -484,6 +496,15 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
                         step=1,
                         label="Passages (top-k)",
                     )
+                    gr.Markdown("### Add articles")
+                    # Types are checked in upload(), which says what is accepted; Gradio's own
+                    # check would only show "Error".
+                    files = gr.File(
+                        file_count="multiple",
+                        label=f"Markdown, text, HTML or JSONL (up to {max_mb:g} MB each)",
+                        elem_id="upload",
+                    )
+                    upload_result = gr.Markdown(elem_id="upload-result")
             with gr.Tab("Articles", elem_id="articles-tab") as articles_view:
                 article_source, (listed, filters, listing) = articles_tab(
                     articles, engine.store, date_picker, picked_date
