@@ -24,6 +24,7 @@ from rag.answer_span import WH_WORD, last_question_span
 from rag.embeddings import OnnxMiniLMEmbedding, VectorCache, token_ids
 from rag.injection import planted_spans, planted_title
 from rag.injection_model import Vectors
+from rag.screen import stored_spans, stored_title_flag, version
 from rag.text import sentence_spans, terms
 
 ARTICLE_FIELDS = ("doc_id", "title", "source", "url", "date")
@@ -63,7 +64,7 @@ def candidate_sentences(
     for nws in nodes:
         node = nws.node
         meta = node.metadata
-        if planted_title(meta.get("title", "")):
+        if _title_planted(meta):
             continue  # a headline addressed to an AI: the article under it is a planting
         base = _start(node)
         text = node.get_content()
@@ -104,6 +105,11 @@ _article_spans: OrderedDict[tuple, list[tuple[int, int]]] = OrderedDict()
 _article_spans_lock = threading.Lock()
 
 
+def _title_planted(meta: dict) -> bool:
+    stored = stored_title_flag(meta)
+    return planted_title(meta.get("title", "")) if stored is None else stored
+
+
 def _start(node: BaseNode) -> int:
     """Where a retrieved chunk starts in its article (chunks are TextNodes with spans)."""
     return getattr(node, "start_char_idx", None) or 0
@@ -134,6 +140,10 @@ def _planted_by_doc(
     for nws in nodes:
         meta = nws.node.metadata
         doc = meta["doc_id"]
+        stored = stored_spans(meta)
+        if stored is not None:  # screened at ingestion, the whole article: nothing to do now
+            out.setdefault(doc, []).extend(stored)
+            continue
         fingerprints.setdefault(doc, str(meta.get("fingerprint", "")))
         base = _start(nws.node)
         text = nws.node.get_content()
@@ -348,7 +358,7 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
     for g in groups:
         first, last = g[0], g[-1]
         meta = {k: first.meta.get(k, "") for k in ARTICLE_FIELDS}
-        if planted_title(meta["title"]):
+        if _title_planted(first.meta):
             meta["title"] = ""  # never shown to the model (format_context) nor in a citation
         text = first.chunk[first.start - first.chunk_start : last.end - first.chunk_start]
         meta.update(
@@ -357,6 +367,9 @@ def _passages(chosen: list[Sentence]) -> list[TextNode]:
             sentences=[[s.start, s.end, round(s.score, 4), s.text] for s in g],
             vector_score=float(first.meta.get("vector_score") or 0.0),
         )
+        if first.meta.get("screen") == version():
+            # Screened at ingestion; its sentences passed, so a passage holds no planted span.
+            meta.update(screen=version(), planted="", planted_title=False)
         out.append(
             TextNode(
                 id_=f"{first.doc_id}@{first.start}-{last.end}",

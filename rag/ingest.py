@@ -26,6 +26,7 @@ from rag.clean import clean_text
 from rag.config import Settings
 from rag.foreground import Foreground
 from rag.lock import ingest_lock
+from rag.screen import Screening, screen_article
 from rag.store import ArticleStore
 from rag.web import WebReader, is_url
 
@@ -75,6 +76,7 @@ class _Pending:
     fingerprint: str  # of the article with its cleaned text
     chunks: list[Chunk]
     is_update: bool
+    screening: Screening | None = None  # planted text, found once per article when stored
 
 
 def under_failed(path: str, failed: set[str]) -> bool:
@@ -107,15 +109,18 @@ def chunk_nodes(p: _Pending) -> list[TextNode]:
         meta["date_num"] = num
     nodes = []
     for c in p.chunks:
+        own: dict[str, str | int | bool] = {"chunk_index": c.index}
+        if p.screening is not None:
+            own.update(p.screening.chunk_fields(c.start, c.end))
         node = TextNode(
             id_=f"{a.id}#{c.index}",
             text=c.text,
             start_char_idx=c.start,
             end_char_idx=c.end,
-            metadata={**meta, "chunk_index": c.index},
+            metadata={**meta, **own},
             # Only the title joins the text in the embedding; the rest is for filters and display.
-            excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk_index"],
-            excluded_llm_metadata_keys=list(meta) + ["chunk_index"],
+            excluded_embed_metadata_keys=[k for k in meta if k != "title"] + list(own),
+            excluded_llm_metadata_keys=list(meta) + list(own),
             metadata_template="{value}",
             text_template="{metadata_str}\n\n{content}",
         )
@@ -307,6 +312,10 @@ class Ingestor:
 
     def _store_group(self, group: list[_Pending], report: IngestReport) -> None:
         self._write_started()
+        for p in group:
+            if self.foreground is not None:
+                self.foreground.wait_idle()
+            p.screening = screen_article(p.article.text, p.article.title)
         nodes = [n for p in group for n in chunk_nodes(p)]
         self._newest = max([self._newest] + [n.metadata.get("date_num", 0) for n in nodes])
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]

@@ -21,15 +21,17 @@ def ingestor(settings, embed):
 
 
 @pytest.fixture
-def embed_calls(monkeypatch):
-    """Records the size of every batch the real model embeds."""
+def embed_calls(monkeypatch, embed):
+    """Records the size of every batch the real model embeds for the store (the planted-text
+    detector's own sentence embeddings are not chunks)."""
     from rag.embeddings import OnnxMiniLMEmbedding
 
     calls = []
     original = OnnxMiniLMEmbedding.embed
 
     def spy(self, texts):
-        calls.append(len(texts))
+        if self is embed:
+            calls.append(len(texts))
         return original(self, texts)
 
     monkeypatch.setattr(OnnxMiniLMEmbedding, "embed", spy)
