@@ -777,9 +777,15 @@ def number_citations(result: Result, citations: list[Citation], first: int = 1) 
 DIFFER = "Sources differ: "  # starts the line that lists other sources' values
 
 
+_COUNT = re.compile(r" \(\d+ sources\)$")
+
+
 def without_differences(text: str) -> str:
-    """An answer's text without its "Sources differ" line: what the answer itself says."""
-    return "\n".join(line for line in text.split("\n") if not line.startswith(DIFFER))
+    """What the answer itself says: its text without the "Sources differ" line and the
+    "(3 sources)" count (a gold "3" is not found in it)."""
+    first, sep, rest = text.partition("\n\n")
+    lines = [_COUNT.sub("", x) for x in first.split("\n") if not x.startswith(DIFFER)]
+    return "\n".join(lines) + sep + rest
 
 
 def headline(short_text: str, result: Result | None, first: int = 1) -> str:

@@ -156,3 +156,7 @@ def test_rows_and_summary_carry_corroboration_and_conflicts_do_not_count_as_cont
     s = summarize([row])["corroboration"]
     assert s["wrong_short_answers"] == 1 and s["gold_in_conflicts_when_wrong"] == 1.0
     assert s["two_plus_sources"] == 0.0
+    # Nor is the count of sources: a gold "2" is not in "(2 sources)".
+    two = GoldItem("v2", "How many bridges?", ["2"], ["velmar/a"], True)
+    counted = answer | {"answer": "four [1][2] (2 sources)\n\nFour bridges cross it. [1]"}
+    assert score_item(two, counted, 5)["contains"] == 0.0
