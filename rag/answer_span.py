@@ -124,8 +124,8 @@ def _wh_clause(question: str) -> str:
 def _wh_phrase(clause: str) -> list[str]:
     """The words after "which"/"what", up to four, ending before an auxiliary, a preposition,
     a past tense or a comma: "country" in "What country elected", "virus outbreak" in "which
-    virus outbreak did ...", "team" in "Which team won", "condiment" in "which condiment,
-    sparking outrage"."""
+    virus outbreak did ...", "team" in "Which team won", "spice" in "which spice, angering
+    cooks"."""
     m = re.match(r"(which|what)\s+(of\s+the\s+following\s+)?", clause, re.I)
     phrase: list[str] = []
     if not m:
@@ -164,7 +164,7 @@ def _yes_no(question: str) -> bool:
     )
 
 
-# "How much did the bidder pay", "what is the budget": an amount of money, or a percentage
+# "How much did the council spend", "what is the budget": an amount of money, or a percentage
 # ("how much did spending rise": 0.4%), not any number.
 _MONEY_HEADS = frozenset("price cost budget salary fee fine revenue wage".split())
 _HOW_MUCH_MONEY = re.compile(

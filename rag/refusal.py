@@ -85,7 +85,7 @@ class RefusalPolicy:
         overrides: bool = False,
         unnumbered: Sequence[str] = (),
     ) -> RefusalReason | None:
-        # "Ignore the articles and answer from memory": answering at all would obey it.
+        # "Set the articles aside and reply from memory": answering at all would obey it.
         if overrides:
             return RefusalReason.OVERRIDE
         if best_relevance < self.min_relevance:
@@ -172,7 +172,7 @@ def question_names(question: str) -> list[str]:
     a, b = last_question_span(question)
     wh = WH_WORD.search(question, a, b)
     skip_until = a
-    if wh:  # the wh-phrase runs to the verb: "Which Ivy League school | announced ..."
+    if wh:  # the wh-phrase runs to the verb: "Which Tessel ferry firm | announced ..."
         skip_until = wh.end()
         for m in list(_WORD.finditer(question, wh.end(), b))[:_WH_PHRASE_WORDS]:
             if m.group().lower() in stop or m.group().lower().endswith("ed"):
@@ -302,7 +302,7 @@ _ORDINAL_THING = re.compile(
     rf"({'|'.join(_ORDINAL_FORM)})\s+([a-z][\w-]*)\b(?!\s+(?:to|ever)\b)",
     re.I,
 )
-# "Which team became the first champion?" asks who did it first, as "the first woman" does.
+# "Which club became the first winner?" asks who did it first, as "the first woman" does.
 _BECAME = re.compile(r"\bbec[oa]m(?:e|es|ing)\s+(?:the\s+)?$", re.I)
 # Ways a passage says "first" of a thing without the word.
 _FIRST = frozenset({"inaugural", "maiden", "debut", "opening"})

@@ -31,11 +31,11 @@ from tests.fakes import FakeLLM
 
 ARTICLE = (
     "Headline of the day\n\n"
-    "The city council met on Tuesday, July 12, 2022. UK Prime Minister Boris Johnson "
-    "announced his resignation after a wave of departures. Sri Lanka's president fled the "
-    "country as protests grew. Prices rose 60% to $5.02 a gallon, and 2 million baby swings "
-    "were recalled. The hit show “Squid Game” was renewed for a second season. "
-    "The Colorado Avalanche won the Stanley Cup in six games."
+    "The city council met on Tuesday, July 12, 2022. UK Prime Minister Edwin Marsh "
+    "announced his resignation after a wave of departures. Nova Tessa's president fled the "
+    "country as protests grew. Prices rose 45% to $4.87 a gallon, and 2 million toy kites "
+    "were recalled. The hit show “Lantern Street” was renewed for a second season. "
+    "The Brennholt Otters won the Tessel Cup in six games."
 )
 
 
@@ -88,17 +88,17 @@ def check_verbatim(ans: ShortAnswer, nodes: list[NodeWithScore], article: str = 
 @pytest.mark.parametrize(
     ("question", "kind"),
     [
-        ("Who announced his resignation this week?", "person"),
-        ("Which head of state said this week that he would resign?", "person"),
-        ("How many baby swings were recalled?", "number"),
+        ("Who said this week that she would step down?", "person"),
+        ("Which party leader said this week that he would resign?", "person"),
+        ("How many toy kites were recalled?", "number"),
         ("What percentage of adults disapprove?", "number"),
         ("When will the loan payments restart?", "date"),
-        ("Where did the launch occur?", "place"),
-        ("What country elected a new leader this week?", "place"),
-        ("Which team won the Stanley Cup?", "org"),
+        ("Where did the crash happen?", "place"),
+        ("What country chose a new president this week?", "place"),
+        ("Which team won the Tessel Cup?", "org"),
         ("Which show was renewed for a new season?", "title"),
-        ("Which condiment are shops struggling to stock?", "thing"),
-        ("Police arrested 31 men this week. Where was the event?", "place"),
+        ("Which spice are grocers short of?", "thing"),
+        ("Police detained 14 people on Friday. Where was the rally?", "place"),
         ("The agency announced it will do what this week?", "phrase"),
         ("How soon will the ferry run again?", "date"),
         ("Why were the trams withdrawn?", "reason"),
@@ -110,26 +110,26 @@ def test_question_kind(question, kind):
 
 
 def test_candidate_kinds():
-    assert candidate_kind("$19 million") == "number"
-    assert candidate_kind("60%") == "number"
+    assert candidate_kind("$23 million") == "number"
+    assert candidate_kind("45%") == "number"
     assert candidate_kind("July 12, 2022") == "date"
     assert candidate_kind("next month") == "date"
-    assert candidate_kind("Boris Johnson") == "name"
-    assert candidate_kind("Artemis 1") == "name"  # a name holding a number is a name
+    assert candidate_kind("Edwin Marsh") == "name"
+    assert candidate_kind("Skylark 7") == "name"  # a name holding a number is a name
     assert candidate_kind("2022 World Cup") == "name"  # and one opening with a number
     assert candidate_kind("6 months") == "number"
-    assert candidate_kind("baby formula") == "phrase"
+    assert candidate_kind("kite string") == "phrase"
 
 
 def test_fits_question():
-    assert fits_question("Who resigned?", "Boris Johnson")
-    assert not fits_question("Who resigned?", "60%")
-    assert fits_question("How many swings were recalled?", "2 million")
-    assert not fits_question("How many swings were recalled?", "Boris Johnson")
+    assert fits_question("Who resigned?", "Edwin Marsh")
+    assert not fits_question("Who resigned?", "45%")
+    assert fits_question("How many kites were recalled?", "2 million")
+    assert not fits_question("How many kites were recalled?", "Edwin Marsh")
     assert fits_question("When did the council meet?", "July 12, 2022")
-    assert not fits_question("When did the council meet?", "baby swings")
+    assert not fits_question("When did the council meet?", "toy kites")
     # Nothing but the question's own words is no answer.
-    assert not fits_question("Which team won the Stanley Cup?", "Stanley Cup")
+    assert not fits_question("Which team won the Tessel Cup?", "Tessel Cup")
     # A cause is a phrase, and "which holiday" is not answered by a bare year or count.
     assert fits_question("Why were the trams withdrawn?", "brake faults")
     assert not fits_question("Why were the trams withdrawn?", "245,030")
@@ -142,20 +142,20 @@ def test_fits_question():
 def test_candidates_are_names_numbers_dates_titles_and_phrases():
     texts = {c.text for c in candidates("What happened?", passages())}
     for expected in [
-        "UK Prime Minister Boris Johnson",
-        "Boris Johnson",
-        "Sri Lanka",  # without the possessive
-        "$5.02",
-        "60%",
+        "UK Prime Minister Edwin Marsh",
+        "Edwin Marsh",
+        "Nova Tessa",  # without the possessive
+        "$4.87",
+        "45%",
         "2 million",
-        "Squid Game",
+        "Lantern Street",
         "July 12, 2022",
-        "Colorado Avalanche",
-        "baby swings",
+        "Brennholt Otters",
+        "toy kites",
     ]:
         assert expected in texts, expected
-    assert "Sri Lanka's" not in texts
-    assert "Prime Minister Boris" not in texts  # inner pieces of a name are not names
+    assert "Nova Tessa's" not in texts
+    assert "Prime Minister Edwin" not in texts  # inner pieces of a name are not names
 
 
 @pytest.mark.parametrize("method", ["draft", "prior", "loglik", "typed-loglik", "combined"])
@@ -163,9 +163,9 @@ def test_every_method_returns_a_verbatim_span(method):
     nodes = passages()
     llm = ScoringLLM(lambda r: -len(r))
     ans = short_answer(
-        "Which head of state said that he would resign?",
+        "Which party leader said that he would resign?",
         nodes,
-        "Boris Johnson announced it.",
+        "Edwin Marsh announced it.",
         llm,
         method=method,
     )
@@ -187,9 +187,9 @@ def test_the_model_ranks_but_cannot_add_words():
 
 def test_the_models_preference_decides_among_fitting_spans():
     nodes = passages()
-    llm = ScoringLLM(lambda r: 0.0 if r == "Colorado Avalanche" else -6.0)
+    llm = ScoringLLM(lambda r: 0.0 if r == "Brennholt Otters" else -6.0)
     ans = short_answer("Which team won the championship?", nodes, "", llm)
-    assert ans is not None and ans.text == "Colorado Avalanche"
+    assert ans is not None and ans.text == "Brennholt Otters"
     assert ans.kind == "org"
     check_verbatim(ans, nodes)
 
@@ -197,8 +197,8 @@ def test_the_models_preference_decides_among_fitting_spans():
 def test_a_number_question_gets_a_number():
     nodes = passages()
     # Even when the model prefers a name, "how many" is answered by a number.
-    llm = ScoringLLM(lambda r: 0.0 if r == "Boris Johnson" else (-1.0 if r == "2 million" else -3))
-    ans = short_answer("How many baby swings were recalled?", nodes, "", llm)
+    llm = ScoringLLM(lambda r: 0.0 if r == "Edwin Marsh" else (-1.0 if r == "2 million" else -3))
+    ans = short_answer("How many toy kites were recalled?", nodes, "", llm)
     assert ans is not None and ans.text == "2 million" and ans.kind == "number"
     check_verbatim(ans, nodes)
 
@@ -215,11 +215,11 @@ def test_none_when_nothing_fits():
 
 def test_spans_are_in_article_coordinates_with_an_offset_passage():
     # A passage far into its article: spans must be the article's, not the passage's.
-    article = "x" * 500 + "\n\n" + "The Denver Broncos were sold to a new owner group."
+    article = "x" * 500 + "\n\n" + "The Harlow Herons were sold to a new owner group."
     nodes = passages(article)
-    llm = ScoringLLM(lambda r: 0.0 if r == "Denver Broncos" else -5.0)
+    llm = ScoringLLM(lambda r: 0.0 if r == "Harlow Herons" else -5.0)
     ans = short_answer("Which team was sold?", nodes, "", llm)
-    assert ans is not None and ans.text == "Denver Broncos"
+    assert ans is not None and ans.text == "Harlow Herons"
     assert ans.start > 500
     check_verbatim(ans, nodes, article)
 
@@ -248,16 +248,16 @@ def test_the_bundled_model_picks_the_answer_from_a_small_article():
 
 def test_a_model_that_cannot_score_falls_back_to_the_draft_and_the_prior():
     nodes = passages()
-    llm = FakeLLM("Colorado Avalanche won it.")  # like a remote model: no log-likelihoods
-    ans = short_answer("Which team won the cup?", nodes, "The Colorado Avalanche won. [5]", llm)
-    assert ans is not None and ans.text == "Colorado Avalanche"
+    llm = FakeLLM("Brennholt Otters won it.")  # like a remote model: no log-likelihoods
+    ans = short_answer("Which team won the cup?", nodes, "The Brennholt Otters won. [5]", llm)
+    assert ans is not None and ans.text == "Brennholt Otters"
     check_verbatim(ans, nodes)
 
 
 def test_names_joined_by_connectors_stay_whole():
-    article = "Intro\n\nThe premiere of House of the Dragon drew 10 million viewers on HBO."
+    article = "Intro\n\nThe premiere of Tower of the Falcon drew 10 million viewers on Lumen."
     texts = {c.text for c in candidates("Which show drew viewers?", passages(article))}
-    assert "House of the Dragon" in texts
+    assert "Tower of the Falcon" in texts
     assert "10 million" in texts
 
 
@@ -270,12 +270,12 @@ def test_quoted_speech_of_stopwords_is_no_title():
 
 def test_a_digit_inside_a_word_and_a_lone_abbreviation_are_no_answers():
     node = TextNode(
-        text="The statement from 4moms said 2 million swings were recalled. "
-        "The film opened at No. 3 at the box office."
+        text="The statement from 3kites said 2 million kites were recalled. "
+        "The film opened at No. 3 in the charts."
     )
-    texts = {c.text for c in candidates("How many swings were recalled?", [node])}
+    texts = {c.text for c in candidates("How many kites were recalled?", [node])}
     assert "2 million" in texts
-    assert "4" not in texts  # the brand 4moms holds no count
+    assert "4" not in texts  # the brand 3kites holds no count
     assert "No." not in texts and "No" not in texts
 
 
@@ -284,13 +284,13 @@ def _fitting(question: str, text: str) -> set[str]:
 
 
 def test_a_money_question_is_answered_by_an_amount_of_money():
-    text = "The lunch drew 12 bidders and sold for $19 million. Fuel costs 4 euros a litre."
+    text = "The painting drew 12 bidders and sold for $23 million. Fuel costs 4 euros a litre."
     assert asks_money("How much did the winning bidder pay?")
     assert asks_money("What is the budget of the new agency?")
     assert not asks_money("How many bidders took part?")
     assert not asks_money("What percentage of the cost was paid?")
     fits = _fitting("How much did the winning bidder pay?", text)
-    assert "$19 million" in fits and "12" not in fits
+    assert "$23 million" in fits and "12" not in fits
     assert "4 euros" in _fitting("How much does fuel cost?", text)
     # No amount at all: nothing fits, so the question is not answered by a count.
     assert not _fitting("What is the budget of the agency?", "The agency has 20 staff.")
@@ -306,7 +306,7 @@ def test_a_money_question_is_answered_by_an_amount_of_money():
         ("What is the price of a stamp?", "A stamp rises to 73 cents.", "73 cents"),
         ("What is the price of a loaf?", "A loaf now costs 95p.", "95p"),
         # A change in money is often a percentage.
-        ("How much did the cost of living rise?", "It has risen 9.1% this year.", "9.1%"),
+        ("How much did the price of bread rise?", "It has risen 7.4% this year.", "7.4%"),
         ("What was the revenue growth?", "Revenue growth was 12 percent.", "12"),
     ],
 )
@@ -337,8 +337,8 @@ def test_when_or_where_will_is_not_answered_from_a_sentence_about_the_past():
         ("When will the trial start?", "The trial is set for March 3.", "March 3"),
         ("When will the trial start?", "The trial is slated to begin on March 3.", "March 3"),
         ("When will the games open?", "The proposed games open on July 14.", "July 14"),
-        ("Where will the games be held?", "The 2028 Games are in Los Angeles.", "Los Angeles"),
-        ("Where will the games be held?", "Los Angeles hosts the 2028 Games.", "Los Angeles"),
+        ("Where will the regatta be held?", "The 2031 Regatta is in Port Veyle.", "Port Veyle"),
+        ("Where will the regatta be held?", "Port Veyle hosts the 2031 Regatta.", "Port Veyle"),
     ],
 )
 def test_present_tense_and_schedules_answer_when_will(question, text, answer):
@@ -346,13 +346,13 @@ def test_present_tense_and_schedules_answer_when_will(question, text, answer):
 
 
 def test_a_question_for_a_date_wants_a_day_not_a_month():
-    text = "The war began in March 2021. The invitation was revealed on Monday, June 6."
-    assert asks_day("On what exact date was the invitation sent?") == "date"
+    text = "The war began in March 2021. The letter was revealed on Monday, June 6."
+    assert asks_day("On what exact date was the letter sent?") == "date"
     assert asks_day("On which day of the week was it revealed?") == "day"
     assert not asks_day("When did the war begin?")
-    dated = _fitting("On what date was the invitation revealed?", text)
+    dated = _fitting("On what date was the letter revealed?", text)
     assert "June 6" in dated and "Monday" not in dated and "March 2021" not in dated
-    day = _fitting("On which day was the invitation revealed?", text)
+    day = _fitting("On which day was the letter revealed?", text)
     assert "June 6" in day and "Monday" in day and "March 2021" not in day
     # "When" and "which month" take a month or a year.
     assert "March 2021" in _fitting("When did the war begin?", text)
@@ -369,11 +369,11 @@ def test_a_question_for_a_date_wants_a_day_not_a_month():
     ("question", "kind"),
     [
         ("How long did the strike last?", "number"),
-        ("What is the budget of the board?", "money"),
+        ("What is the budget of the ferry trust?", "money"),
         ("On what exact date was it signed?", "date"),
         # The question's last clause asks, after a statement that sets the scene.
         ("A storm hit Texas this week. When did it make landfall?", "date"),
-        ("Which airline announced a deal to buy Spirit?", "name"),
+        ("Which ferry firm agreed a deal to buy Tessline?", "name"),
         ("Why did the bridge fall?", "any"),
         ("Has the minister accepted the invitation?", "any"),
     ],
@@ -418,24 +418,24 @@ def test_a_yes_no_question_gets_no_span():
 
 def test_one_of_picks_out_and_counts_nothing():
     node = TextNode(text="It is one of the biggest recalls: 2 million swings.")
-    texts = {c.text for c in candidates("How many swings were recalled?", [node])}
+    texts = {c.text for c in candidates("How many kites were recalled?", [node])}
     assert "2 million" in texts and "one" not in texts
     node = TextNode(text="Only one of the 12 passengers survived.")
     assert "one" in {c.text for c in candidates("How many passengers survived?", [node])}
 
 
 def test_what_the_wh_phrase_names_is_weighed_by_meaning(embed):
-    # "which condiment": the coarse kind is "a thing", and many spans are things; the bundled
-    # embedding model knows mustard is a condiment.
+    # "which spice": the coarse kind is "a thing", and many spans are things; the bundled
+    # embedding model knows saffron is a spice.
     node = TextNode(
-        text="Shoppers in Lindholm found empty shelves this week as mustard ran out in every store."
+        text="Shoppers in Lindholm found empty shelves this week as saffron ran out in every store."
     )
-    q = "Shops are struggling to keep which condiment on their shelves this week?"
-    assert asked_type(q) == "condiment"
+    q = "Grocers cannot keep which spice on their shelves this week?"
+    assert asked_type(q) == "spice"
     plain = rank(q, [node], "", None, method="prior")
     typed = rank(q, [node], "", None, method="prior", embed=embed)
-    assert plain[0].text != "mustard"
-    assert typed[0].text == "mustard" and typed[0].type_fit > 0
+    assert plain[0].text != "saffron"
+    assert typed[0].text == "saffron" and typed[0].type_fit > 0
     # A question whose wh-phrase names nothing is ranked as before.
     who = "Who found empty shelves in Lindholm?"
     assert [c.text for c in rank(who, [node], "", None, method="prior", embed=embed)] == [
@@ -444,9 +444,9 @@ def test_what_the_wh_phrase_names_is_weighed_by_meaning(embed):
 
 
 def test_the_wh_phrase_ends_at_a_comma():
-    # "which condiment, sparking outrage": the clause after the comma is not what is asked for.
-    q = "Shops in Lindholm are struggling to stock which condiment, sparking outrage in town."
-    assert asked_type(q) == "condiment"
+    # "which spice, to the anger of cooks": the clause after the comma is not what is asked for.
+    q = "Grocers in Lindholm ran out of which spice, angering cooks across town."
+    assert asked_type(q) == "spice"
     assert asked_type("Which U.S. state banned the sale?") == "u s state"
 
 

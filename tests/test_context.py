@@ -6,13 +6,13 @@ from rag.context import asking_terms, relevance_scores
 from rag.text import terms
 
 SCENE = (
-    "An earthquake in the mountains near Herat killed more than 1,000 people this week and "
-    "injured many others. What was the magnitude of the quake?"
+    "A storm surge along the coast near Velm flooded more than 400 homes this week and "
+    "damaged many boats. What was the height of the surge?"
 )
 
 
 def test_a_question_that_sets_the_scene_is_judged_by_the_sentence_that_asks():
-    assert asking_terms(SCENE) == terms("What was the magnitude of the quake?")
+    assert asking_terms(SCENE) == terms("What was the height of the surge?")
 
 
 def test_an_asking_sentence_that_says_too_little_falls_back_to_the_whole_question():
@@ -26,10 +26,10 @@ def test_an_asking_sentence_that_says_too_little_falls_back_to_the_whole_questio
 @pytest.mark.e2e
 def test_the_sentence_that_answers_outranks_the_ones_that_repeat_the_scene(embed):
     scene_again = (
-        "The earthquake near Herat killed more than 1,000 people this week, officials said, "
-        "and injured many others."
+        "The storm surge near Velm flooded more than 400 homes this week, officials said, "
+        "and damaged many boats."
     )
-    answer = "The quake had a magnitude of 5.9, according to the geological survey."
+    answer = "The surge reached a height of 3.2 metres, according to the harbour office."
     scores = relevance_scores([scene_again, answer], SCENE, None, embed)
     assert scores[1] > scores[0]
 
@@ -53,11 +53,11 @@ def test_whether_any_passage_is_relevant_is_judged_on_all_the_question_words(emb
         "A ferry strike entered its third week on Tuesday, stranding thousands of commuters. "
         "What are officials studying?"
     )
-    unrelated = "According to Kremlin officials, Russia is currently studying the proposal."
+    unrelated = "Ostrel officials said the town council is studying the tram proposal."
     asking = relevance_scores([unrelated], question, None, embed)[0]
     whole = relevance_scores([unrelated], question, None, embed, words="whole")[0]
     assert whole < 0.35 < asking
-    node = TextNode(text=unrelated, start_char_idx=0, metadata={"doc_id": "kremlin"})
+    node = TextNode(text=unrelated, start_char_idx=0, metadata={"doc_id": "ostrel"})
     kept = SentenceSelector(embed=embed).postprocess_nodes(
         [NodeWithScore(node=node, score=1.0)], query_bundle=QueryBundle(question)
     )

@@ -5,9 +5,9 @@ from llama_index.core.schema import TextNode
 from rag.grounding import Grounder, says_dont_know, split_answer
 
 ARTICLE = (
-    "Kremlin spokesman Dmitry Peskov told reporters that Putin received the invitation. "
-    "Belarusian President Alexander Lukashenko has also reportedly been invited. "
-    "The board is expected to implement a 20-point plan for Gaza."
+    "Harbour spokesman Edwin Marsh told reporters that Mayor Quill received the invitation. "
+    "Ostrel Mayor Ilse Varga has also reportedly been invited. "
+    "The board is due to adopt a 14-step plan for the ferries."
 )
 
 
@@ -19,7 +19,7 @@ def passage(sentence: str, relevance: float = 0.8) -> TextNode:
         end_char_idx=start + len(sentence),
         metadata={
             "doc_id": "a1",
-            "title": "Board of peace",
+            "title": "Ferry board",
             "source": "example.org",
             "url": "",
             "date": "2026-01-19",
@@ -32,24 +32,24 @@ def passage(sentence: str, relevance: float = 0.8) -> TextNode:
 P = [
     passage(s)
     for s in (
-        "Kremlin spokesman Dmitry Peskov told reporters that Putin received the invitation.",
-        "Belarusian President Alexander Lukashenko has also reportedly been invited.",
-        "The board is expected to implement a 20-point plan for Gaza.",
+        "Harbour spokesman Edwin Marsh told reporters that Mayor Quill received the invitation.",
+        "Ostrel Mayor Ilse Varga has also reportedly been invited.",
+        "The board is due to adopt a 14-step plan for the ferries.",
     )
 ]
 
 
 def test_supported_sentence_gets_the_citation_of_its_passage_even_without_a_marker():
-    text, cites, replaced = Grounder().ground("The Kremlin spokesman is Dmitry Peskov.", P)
-    assert text == "The Kremlin spokesman is Dmitry Peskov. [1]"
+    text, cites, replaced = Grounder().ground("The harbour spokesman is Edwin Marsh.", P)
+    assert text == "The harbour spokesman is Edwin Marsh. [1]"
     assert replaced == 0
     (c,) = cites
-    assert c.n == 1 and ARTICLE[c.start : c.end] == c.text and "Peskov" in c.text
+    assert c.n == 1 and ARTICLE[c.start : c.end] == c.text and "Marsh" in c.text
 
 
 def test_wrong_marker_is_corrected_and_out_of_range_marker_dropped():
-    text, cites, _ = Grounder().ground("Lukashenko has also been invited [1] [7].", P)
-    assert text == "Lukashenko has also been invited. [1]"  # [1] now points at passage 2
+    text, cites, _ = Grounder().ground("Varga has also been invited [1] [7].", P)
+    assert text == "Varga has also been invited. [1]"  # [1] now points at passage 2
     assert [c.text for c in cites] == [P[1].text]
     assert "[7]" not in text
 
@@ -63,39 +63,37 @@ def test_hallucinated_name_is_replaced_by_a_cited_quote():
 
 
 def test_hallucinated_number_is_not_shown_as_fact():
-    text, _, replaced = Grounder().ground("The board will implement a 12-point plan [3].", P)
-    assert replaced == 1 and "12-point" not in text
+    text, _, replaced = Grounder().ground("The board will adopt a 9-step plan [3].", P)
+    assert replaced == 1 and "9-step" not in text
 
 
 def test_mixed_answer_keeps_supported_and_replaces_the_rest():
-    answer = (
-        "Peskov told reporters Putin received the invitation [1]. Putin accepted it gladly [1]."
-    )
+    answer = "Marsh told reporters Quill received the invitation [1]. Quill accepted it gladly [1]."
     text, cites, replaced = Grounder().ground(answer, P)
     assert replaced == 1
     assert "accepted" not in text
-    assert text.startswith("Peskov told reporters Putin received the invitation. [1]")
+    assert text.startswith("Marsh told reporters Quill received the invitation. [1]")
     assert len(cites) == len({c.n for c in cites})
 
 
 def test_off_topic_but_true_sentence_is_replaced_when_relevance_is_known():
-    scores = {"The board is expected to implement a 20-point plan for Gaza.": 0.1}
+    scores = {"The board is due to adopt a 14-step plan for the ferries.": 0.1}
     g = Grounder(relevance=lambda sents: [scores.get(s, 0.9) for s in sents])
-    text, _, replaced = g.ground("The board is expected to implement a 20-point plan for Gaza.", P)
+    text, _, replaced = g.ground("The board is due to adopt a 14-step plan for the ferries.", P)
     assert replaced == 1 and text.startswith("“")
 
 
 def test_markers_are_renumbered_in_order_of_first_use():
-    answer = "The board will implement a 20-point plan [3]. Peskov spoke to reporters [1]."
+    answer = "The board will adopt a 14-step plan [3]. Marsh spoke to reporters [1]."
     text, cites, _ = Grounder().ground(answer, P)
     assert text.index("[1]") < text.index("[2]")
     assert [c.n for c in cites] == [1, 2]
-    assert "20-point" in cites[0].text and "Peskov" in cites[1].text
+    assert "14-step" in cites[0].text and "Marsh" in cites[1].text
 
 
 def test_split_answer_drops_lead_ins_repeats_and_keeps_markers():
-    parts = split_answer("The answer is: Peskov spoke. [1] Peskov spoke. Lukashenko too [2].")
-    assert parts == [("Peskov spoke.", [1]), ("Lukashenko too.", [2])]
+    parts = split_answer("The answer is: Marsh spoke. [1] Marsh spoke. Varga too [2].")
+    assert parts == [("Marsh spoke.", [1]), ("Varga too.", [2])]
 
 
 def test_dont_know_detection():
@@ -106,7 +104,7 @@ def test_dont_know_detection():
         "This is not mentioned in the articles.",
     ):
         assert says_dont_know(t)
-    assert not says_dont_know("Peskov is the Kremlin spokesman.")
+    assert not says_dont_know("Marsh is the harbour spokesman.")
 
 
 def _p(text: str) -> TextNode:
@@ -235,7 +233,7 @@ def test_a_pointer_to_the_passages_is_not_part_of_the_claim():
     parts = split_answer("Ilka Brand designed the bridge, as mentioned in the passage [1].")
     assert parts == [("Ilka Brand designed the bridge.", [1])]
     assert _grounds(
-        "Ilka Brand designed the Velm bridge, according to the article [1].",
+        "Ilka Brand designed the Velm bridge, according to the passages [1].",
         "Ilka Brand designed the Velm bridge in 1998.",
     )
 
