@@ -216,17 +216,35 @@ def _pool() -> list[dict]:
     return [item for path in paths for item in _items(path)]
 
 
+def _listed() -> list[str]:
+    """The repository's files; outside a git checkout (an unpacked archive), every file below
+    the root but hidden folders, virtual environments and caches."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        return sorted(set(filter(None, listed.split("\0"))))
+    except (OSError, subprocess.CalledProcessError):
+        skip = {"__pycache__", "node_modules", "venv", "build", "dist"}
+        return sorted(
+            p.relative_to(ROOT).as_posix()
+            for p in ROOT.rglob("*")
+            if p.is_file()
+            and not any(
+                part.startswith(".") or part in skip or part.endswith(".egg-info")
+                for part in p.relative_to(ROOT).parts[:-1]
+            )
+        )
+
+
 @cache
 def _repo() -> dict[str, Text]:
     """Every text file git knows of (tracked, or new and not ignored), but NOT_SCANNED."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
     texts = {}
-    for name in sorted(set(filter(None, listed.split("\0")))):
+    for name in _listed():
         path = ROOT / name
         if name.startswith(NOT_SCANNED) or not path.is_file():
             continue
