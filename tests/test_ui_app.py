@@ -179,6 +179,8 @@ def test_bad_dates_are_explained_in_the_chat(engine, settings, dates, error):
             "When did Mara Quist open “Glass Bridge”?",
         ),
         ("Quist Opens “Glass Bridge,” Thanks Crew", "When did Quist open “Glass Bridge”?"),
+        ("Orlen library funding approved", "When was Orlen library funding approved?"),
+        ("Tarnby ferry fares frozen for winter", "When were Tarnby ferry fares frozen for winter?"),
         ("Mayor Varga says ferry will run all winter", None),  # a claim, not an event
         ("Portmere news in brief", None),
         ("Is the Lenn footbridge safe?", None),

@@ -28,6 +28,24 @@ Organisers wrote <script>window.__xss = 1</script> on the programme by mistake.
 A poster showed <img src="x" onerror="window.__xss = 2"> next to the lifeboat photo.
 """
 
+# Three outlets on one story: two state the same figure, one another (invented town and figures).
+LIBRARY = {
+    "north-gazette": (
+        "Readers in Orlen have borrowed books from a school hall since the fire.",
+        "Orlen town council approved 4.2 million euros for the new library on Tuesday.",
+    ),
+    "river-post": (
+        "The old library burned down two winters ago and was never rebuilt.",
+        "Orlen town council approved 4.2 million euros for the new library on Tuesday, "
+        "the mayor said.",
+    ),
+    "east-herald": (
+        "Builders have already fenced off the site beside the market square.",
+        "Orlen town council approved 4.5 million euros for the new library on Tuesday, "
+        "officials said.",
+    ),
+}
+
 UPLOADED = """---
 title: Glass bridge opens in Vellan
 source: upload.example
@@ -47,6 +65,12 @@ def server(tmp_path_factory):
     for f in CORPUS.glob("*.md"):
         write(corpus / f.name, f.read_text())
     write(corpus / "gala.md", XSS_ARTICLE)
+    for outlet, (before, fact) in LIBRARY.items():
+        write(
+            corpus / f"{outlet}.md",
+            f"---\ntitle: Orlen library funding approved\nsource: {outlet}.example\n"
+            f"date: 2025-10-07\n---\n\n{before}\n\n{fact}\n",
+        )
     port = free_port()
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--corpus", str(corpus)]
     # No pause between requests to one host: the feed test serves its pages on 127.0.0.1.
@@ -120,7 +144,8 @@ def indexed_articles(page) -> int:
 
 def test_ask_and_see_a_streamed_cited_answer(page):
     page.screenshot(path=SHOTS / "01-loaded.png")
-    assert indexed_articles(page) == len(list(CORPUS.glob("*.md"))) + 1  # bundled + gala
+    # bundled + gala + library
+    assert indexed_articles(page) == len(list(CORPUS.glob("*.md"))) + 1 + len(LIBRARY)
     page.fill("#question textarea", "Who is the Kremlin spokesman quoted about the invitation?")
     page.click("#ask")
     page.wait_for_selector("#chat .draft", timeout=60_000)  # streaming draft visible
@@ -324,3 +349,13 @@ def test_a_feed_added_in_the_ui_is_ingested_listed_and_removed(page):
             "document.querySelector('#feed-note')?.innerText.includes('Stopped watching')"
         )
         assert feed not in page.inner_text("#feed-table")
+
+
+def test_an_answer_stated_by_several_outlets_shows_them_and_where_they_differ(page):
+    ask(page, "How much did Orlen town council approve for the new library?")
+    short = last_answer(page).locator(".short-answer")
+    assert "(2 sources)" in short.inner_text()
+    assert short.locator("sup.cite").count() >= 2
+    differ = last_answer(page).locator(".sources-differ")
+    assert "4.5 million" in differ.inner_text() and "4.2 million" in differ.inner_text()
+    page.screenshot(path=SHOTS / "11-corroboration.png")

@@ -86,6 +86,12 @@ _NOT_VERBS = frozenset(
     "numerous bus gas chaos status virus campus census crisis analysis basis thesis "
     "tennis physics politics economics olympics lens bonus focus".split()
 )
+_IRREGULAR = frozenset(
+    "frozen taken given chosen stolen beaten broken driven written hidden shaken sworn shown "
+    "seen known drawn thrown won held hit cut shut sold told found built paid sent left lost "
+    "kept caught brought bought fought taught struck sunk spent".split()
+)
+_NUMBERS = frozenset("two three four five six seven eight nine ten dozens hundreds".split())
 _SAYING = frozenset({"say", "warn", "claim", "tell", "admit", "insist", "deny"})
 _OUTLET_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{2,40}$")  # "Headline - The Outlet"
 _SMALL = frozenset("a an the and or nor but for to of in on at by with from as vs via".split())
@@ -105,7 +111,7 @@ def _base_form(verb: str) -> str:
 
 
 def _title_case(words: list[str]) -> bool:
-    """ "Trump Asks Putin to Join ...": every word but the short ones capitalised."""
+    """Title case ("Trump Asks Putin to Join ..."): every word but the short ones capitalised."""
     long = [w for w in words if any(c.isalpha() for c in w) and w.casefold() not in _SMALL]
     return len(long) >= 3 and all(w.lstrip("\"'‘“(")[:1].isupper() for w in long)
 
@@ -143,13 +149,36 @@ def headline_question(title: str) -> str | None:
             continue
         if low in _NOT_VERBS or (bare[0].isupper() and not title_case):
             continue
+        if i + 1 < len(words) and _participle(words[i + 1]):  # "ferry fares frozen": a noun
+            continue
         verb = _base_form(low)
         if verb in _SAYING:  # what follows is a claim, not an event with a date
             return None
         subject, rest = " ".join(words[:i]), _trimmed(" ".join(words[i + 1 :]))
-        question = f"When did {subject} {' '.join(filter(None, [verb, rest]))}?"
-        return question if len(question) <= MAX_EXAMPLE_CHARS else None
+        return _fits(f"When did {subject} {' '.join(filter(None, [verb, rest]))}?")
+    return _passive_question(words, title_case)
+
+
+def _participle(word: str) -> bool:
+    low = word.casefold()
+    return word.isalpha() and (low in _IRREGULAR or (low.endswith("ed") and len(low) >= 5))
+
+
+def _passive_question(words: list[str], title_case: bool) -> str | None:
+    """A headline with a participle: "Orlen library funding approved" -> "When was Orlen
+    library funding approved?"."""
+    for i, word in enumerate(words[1:], start=1):
+        if not _participle(word) or (word[0].isupper() and not title_case):
+            continue
+        subject, rest = " ".join(words[:i]), _trimmed(" ".join(words[i:]))
+        last = words[i - 1].casefold()
+        be = "were" if last.endswith("s") or last in _NUMBERS or last.isdigit() else "was"
+        return _fits(f"When {be} {subject} {rest}?")
     return None
+
+
+def _fits(question: str) -> str | None:
+    return question if len(question) <= MAX_EXAMPLE_CHARS else None
 
 
 def example_questions(engine: Engine, n: int = 3, articles: ArticleList | None = None) -> list[str]:
@@ -474,7 +503,11 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
                 with gr.Column(scale=1):
                     gr.Markdown("### Indexed")
                     status = gr.Markdown(elem_id="status")
-                    gr.Markdown("### Filters")
+                    gr.Markdown(
+                        "### Filters\nAs of: answer as on that day; later articles are left "
+                        "out, recent ones rank higher.",
+                        elem_classes="filters-note",
+                    )
                     source = gr.Dropdown(
                         [""],
                         value="",
@@ -487,7 +520,7 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
                     as_of = date_picker(
                         "As of",
                         "as-of",
-                        "Empty: today. Later articles are not used; recent ones rank higher.",
+                        "Empty: today.",
                     )
                     top_k = gr.Slider(
                         TOP_K_MIN,
