@@ -101,6 +101,12 @@ def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_re
     parts = build(settings)
     feeds = FeedList(settings.data_dir)
     watcher = Watcher(Ingestor(settings, parts.store, parts.embed), [], 600, feeds=feeds)
+    # A local site is refused unless the server was told to trust its network.
+    said = add_feed(watcher, feed)
+    assert said.startswith("⚠️ Not added") and "RAG_WEB_ALLOW_PRIVATE=true" in said
+    assert feeds.urls() == []
+    settings = settings.model_copy(update={"web_allow_private": True})
+    watcher.ingestor = Ingestor(settings, parts.store, parts.embed)
     said = add_feed(watcher, feed)
     assert said.startswith(f"Watching {feed}: 2 added") and "every 10 min" in said
     assert "harbour" in " ".join(a.title.casefold() for a in parts.store.indexed().values())

@@ -73,8 +73,13 @@ def server(tmp_path_factory):
         )
     port = free_port()
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--corpus", str(corpus)]
-    # No pause between requests to one host: the feed test serves its pages on 127.0.0.1.
-    env = {**os.environ, "RAG_DATA_DIR": str(data), "RAG_WEB_HOST_DELAY": "0"}
+    # The feed test serves its site on 127.0.0.1: trusted here, and read without pauses.
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data),
+        "RAG_WEB_ALLOW_PRIVATE": "true",
+        "RAG_WEB_HOST_DELAY": "0",
+    }
     url = f"http://127.0.0.1:{port}"
     with running_server(cmd, url, tmp, env=env, cwd=ROOT):
         yield url, tmp

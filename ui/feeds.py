@@ -8,8 +8,9 @@ from typing import Any
 
 import gradio as gr
 
-from rag.feeds import Feed
+from rag.feeds import Feed, check_url
 from rag.watch import Watcher
+from rag.web import private_address
 from ui.render import safe
 
 HEADERS = ["Feed or page", "Watched since", "Last run", "Last result", "Added in all"]
@@ -33,8 +34,21 @@ def add_feed(watcher: Watcher, text: str) -> str:
     why the URL was not added (it is only kept when something could be read from it)."""
     assert watcher.feeds is not None
     try:
-        feed = watcher.feeds.add(text)
+        url = check_url(text)
     except Exception as e:  # InvalidInput: says what is wrong and what to give instead
+        return f"⚠️ Not added: {e}"
+    # Whoever can open the page could otherwise have the server read, and show in the
+    # Articles view, what only the server's own network can reach.
+    inside = private_address(url)
+    if inside and not watcher.ingestor.settings.web_allow_private:
+        return (
+            f"⚠️ Not added: {url} is at a private or local address ({inside}). Give a public "
+            "site, or start the server with RAG_WEB_ALLOW_PRIVATE=true if you trust every "
+            "site on its network."
+        )
+    try:
+        feed = watcher.feeds.add(url)
+    except Exception as e:
         return f"⚠️ Not added: {e}"
     watcher.run_feed(feed.url)
     ran = watcher.feeds.get(feed.url)
