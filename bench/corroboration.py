@@ -329,9 +329,10 @@ def fit(_args: argparse.Namespace) -> int:
 def _replay(rows: list[dict], corpus: Path | None) -> list[dict]:
     """Corroborate each row's short answer over its retrieval, replayed without the model."""
     from rag.config import Settings
-    from rag.corroborate import corroborate
+    from rag.corroborate import number_citations
     from rag.engine import AnswerState, Engine
     from rag.evaluate import eval_settings
+    from rag.grounding import Citation
     from rag.retrieve import Filters
 
     settings = Settings()
@@ -355,12 +356,23 @@ def _replay(rows: list[dict], corpus: Path | None) -> list[dict]:
         if kind == "name":
             kind = wanted if wanted in NAME_KINDS else "name"
         short = ShortAnswer(text, 1, at["doc_id"], at["start"], at["end"], kind, 0.0, "replay")
-        res = corroborate(short, st.passages, st.chunks)
+        res = engine.corroborate(short, st.passages, st.chunks)
+        # The citations the answer would carry: the grounder's, then the ones added.
+        cited = [
+            Citation(c["n"], c["doc_id"], "", "", "", "", c["text"], c["start"], c["end"], 0.0)
+            for c in row.get("citations") or []
+        ]
+        if res is not None and cited:
+            cited = number_citations(res, cited)
         out.append(
             row
             | {
-                "corroboration": res.corroboration.to_dict() if res else None,
-                "conflicts": [c.to_dict() for c in res.conflicts] if res else [],
+                "citations": [
+                    {k: getattr(c, k) for k in ("n", "doc_id", "start", "end", "text")}
+                    for c in cited
+                ],
+                "corroboration": res.corroboration.to_dict() if res and cited else None,
+                "conflicts": [c.to_dict() for c in res.conflicts] if res and cited else [],
             }
         )
     return out
@@ -385,7 +397,7 @@ def added_citations(rows: list[dict], gold: Path) -> dict:
 
         def good(n: int, ev: list = ev, cited: dict = cited, r: dict = r) -> bool:
             c = cited[n]
-            return c["doc_id"] in ev or contains(c["text"], r["gold"])
+            return c["doc_id"] in ev or bool(contains(c["text"], r["gold"]))
 
         support += [good(n) for n in corroborated[1:] if n in cited]
         conflict_ns = {c["n"] for c in r.get("conflicts") or []} - set(corroborated)
@@ -394,7 +406,17 @@ def added_citations(rows: list[dict], gold: Path) -> dict:
         p, _ = citation_scores(kept, ev, r["gold"])
         if p is not None:
             without.append(p)
+    scored = [
+        citation_scores(r.get("citations") or [], evidence.get(r["id"], []), r["gold"])
+        for r in rows
+        if not r.get("refused") and r.get("answerable", True)
+    ]
+    precision = [p for p, _ in scored if p is not None]
+    recall = [x for _, x in scored if x is not None]
     return {
+        # As `rag eval` scores them, over all citations.
+        "citation_precision": round(sum(precision) / len(precision), 4) if precision else None,
+        "citation_recall": round(sum(recall) / len(recall), 4) if recall else None,
         "support_citations": len(support),
         "support_citation_precision": _share(support),
         "conflict_citations": len(conflict),
@@ -413,11 +435,16 @@ def answers(args: argparse.Namespace) -> int:
         print(f"no such file: {path}; run `rag eval --json --out DIR` first")
         return 1
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    replayed = None
     if rows and "corroboration" not in rows[0]:
         print("answers.jsonl has no corroboration keys: replaying retrieval for each item")
+        replayed = rows
         rows = _replay(rows, Path(args.corpus) if args.corpus else None)
     summary = {"items": len(rows)} | corroboration_summary(rows)
     if args.gold:
+        if replayed is not None:  # the citations as they were, for comparison
+            before = added_citations(replayed, Path(args.gold))
+            summary |= {f"before_{k}": before[k] for k in ("citation_precision", "citation_recall")}
         summary |= added_citations(rows, Path(args.gold))
     with_conflict = [r for r in rows if not r.get("refused") and r.get("conflicts")]
     print(json.dumps(summary, indent=2))

@@ -368,6 +368,7 @@ class Corroboration:
     sources: int  # distinct outlets stating the answer, its own included; copies count once
     citations: list[int] = field(default_factory=list)
     support: list[Support] = field(default_factory=list)  # other sentences stating it
+    own_group: int = -1  # the group (source) of the answer's own sentence
 
     def to_dict(self) -> dict:
         return {"sources": self.sources, "citations": self.citations}
@@ -585,7 +586,9 @@ class Corroborator:
             ):
                 conflicts[key] = Conflict(f.value, 0, f.source, f)
         return Result(
-            Corroboration(sources=len(agreeing), support=support), list(conflicts.values()), answer
+            Corroboration(len(agreeing), support=support, own_group=own_support.group),
+            list(conflicts.values()),
+            answer,
         )
 
     @staticmethod
@@ -747,9 +750,10 @@ def corroborate(
 
 
 def number_citations(result: Result, citations: list[Citation], first: int = 1) -> list[Citation]:
-    """Give every supporting sentence and conflict a citation number: an existing citation
-    that holds its sentence, else a new one (the sentence itself, verbatim), appended.
-    `first` is the number of the short answer's own citation."""
+    """Give each other source's best supporting sentence (most words shared with the answer's
+    sentence: one citation a source, as "(3 sources)" counts them) and each conflict a
+    citation number: an existing citation that holds its sentence, else a new one (the
+    sentence itself, verbatim), appended. `first` is the short answer's own citation."""
     out = list(citations)
 
     def number(x: Support) -> int:
@@ -762,8 +766,14 @@ def number_citations(result: Result, citations: list[Citation], first: int = 1) 
         )
         return n
 
-    numbers = [first]
+    best: dict[int, Support] = {}
     for x in result.corroboration.support:
+        if x.group != result.corroboration.own_group and (
+            x.group not in best or x.overlap > best[x.group].overlap
+        ):
+            best[x.group] = x
+    numbers = [first]
+    for x in best.values():
         x.n = number(x)
         if x.n not in numbers:
             numbers.append(x.n)

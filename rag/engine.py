@@ -495,22 +495,29 @@ class Engine:
         if st.short is None or not st.citations or not st.text.startswith(prefix):
             return
         t = time.perf_counter()
-        # The detector's vectors as the selector used them, so its cached spans are reused.
-        shared = isinstance(self.embed, OnnxMiniLMEmbedding)
-        result = corroborate(
-            st.short,
-            st.passages,
-            st.chunks,
-            self._article_text_or_empty,
-            vectors=self.sentence_vectors.get_many if shared else None,
-            skip=lambda sentence: bool(request_spans(sentence)),
-        )
+        result = self.corroborate(st.short, st.passages, st.chunks)
         if result is None:
             return
         st.citations = number_citations(result, st.citations)
         st.text = f"{headline(st.short.text, result)}\n\n{st.text[len(prefix) :]}"
         st.corroborated = result
         st.timed("corroborate", t)
+
+    def corroborate(
+        self, short: ShortAnswer | None, passages: list[NodeWithScore], chunks: list[NodeWithScore]
+    ) -> Result | None:
+        """The sources stating a short answer and other sources' values (rag/corroborate.py),
+        as an answer finds them; a sentence that relays a request is never cited."""
+        # The detector's vectors as the selector used them, so its cached spans are reused.
+        shared = isinstance(self.embed, OnnxMiniLMEmbedding)
+        return corroborate(
+            short,
+            passages,
+            chunks,
+            self._article_text_or_empty,
+            vectors=self.sentence_vectors.get_many if shared else None,
+            skip=lambda sentence: bool(request_spans(sentence)),
+        )
 
     def _signals(self, st: AnswerState) -> Signals:
         kind = answer_type(st.standalone)

@@ -398,3 +398,24 @@ def test_the_bench_scores_the_citations_corroboration_adds(tmp_path) -> None:
     assert s["support_citation_precision"] == 1.0 and s["support_citations"] == 1
     assert s["conflict_citation_precision"] == 0.0 and s["conflict_citations"] == 1
     assert s["citation_precision_without_conflict_citations"] == 1.0
+
+
+def test_one_citation_a_source() -> None:
+    # A second outlet states the answer twice, the answer's own outlet once more: one
+    # citation for the second outlet (its sentence closest to the answer's), none for the own.
+    again = chunk(
+        "b2",
+        "harbour-times.example",
+        "The Velmar council approved a $12,600,000 budget for the Kessel bridge on Monday. "
+        "Kessel residents welcomed the $12.6 million plan.",
+        LEADS[2],
+    )
+    own_again = chunk(
+        "a3", "velmar-post.example", "The $12.6 million Kessel bridge budget passed on Monday."
+    )
+    chunks = [BUDGET[0], again, own_again]
+    result = find(short("a1", "$12.6 million", "number"), chunks)
+    assert len(result.corroboration.support) == 3 and result.corroboration.sources == 2
+    citations = number_citations(result, [citation_for(1, BUDGET[0].node)])  # type: ignore[arg-type]
+    assert result.corroboration.citations == [1, 2]
+    assert "approved a $12,600,000 budget" in citations[1].text and len(citations) == 2
