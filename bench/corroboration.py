@@ -490,6 +490,8 @@ def gcs(args: argparse.Namespace) -> int:
         return 0
     docs, qa = _load(args.year)
     found, sampled = [], []
+    # Questions asked in a window of dates (YYYY-MM-DD, both ends kept), as a slice.
+    qa = [q for q in qa if args.since <= q.get("question_date", "") <= args.until]
     for q in qa[: args.limit or None]:
         gold = q["answers"][0]
         evidence = [docs[d] for d in q["evidence_doc_ids"] if d in docs]
@@ -533,6 +535,7 @@ def gcs(args: argparse.Namespace) -> int:
             )
     summary = {
         "year": args.year,
+        "asked": [args.since, args.until],
         "questions": len(found),
         "two_plus_sources": _share([r.corroboration.sources >= 2 for r in found]),
         "with_conflicts": _share([bool(r.conflicts) for r in found]),
@@ -561,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("gcs", help="the quiz answers of a RealTime QA year, without the engine")
     g.add_argument("--year", default="2024")
     g.add_argument("--limit", type=int, default=0)
+    g.add_argument("--since", default="", help="only questions asked on or after this date")
+    g.add_argument("--until", default="9999", help="only questions asked on or before it")
     g.add_argument("--sample", type=int, default=30)
     g.add_argument("--sample-out", help="write a sample of conflicts (outside the repository)")
     args = ap.parse_args(argv)
