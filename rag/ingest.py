@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -26,7 +27,7 @@ from rag.clean import clean_text
 from rag.config import Settings
 from rag.foreground import Foreground
 from rag.lock import ingest_lock
-from rag.screen import Screening, screen_article
+from rag.screen import Screening, screen_article, version
 from rag.store import ArticleStore
 from rag.web import WebReader, is_url
 
@@ -170,6 +171,7 @@ class Ingestor:
         self._changed = False
         self._newest = 0  # latest article date written, for store.newest_date()
         report = IngestReport(collection=self.store.name)
+        self._rescreen: list[Article] = []  # unchanged, but screened by another detector
         existing = self.store.indexed()
         seen: set[str] = set()
         failed_files: set[str] = set()
@@ -214,6 +216,8 @@ class Ingestor:
                 self._store_group(group, report)
             bar.total = bar.n
             bar.refresh()
+        if self._rescreen:
+            self._screen_again(self._rescreen, progress)
 
         if prune:
             self._prune(paths, seen, failed_files, report)
@@ -299,6 +303,8 @@ class Ingestor:
         if old is not None and old.fingerprint == fingerprint:
             report.articles.unchanged += 1
             report.chunks.unchanged += old.n_chunks
+            if old.screen != version():
+                self._rescreen.append(article)
             return None
         return _Pending(article, fingerprint, self.chunker.split(text), old is not None)
 
@@ -329,6 +335,33 @@ class Ingestor:
             setattr(report.articles, counts, getattr(report.articles, counts) + 1)
             setattr(report.chunks, counts, getattr(report.chunks, counts) + len(p.chunks))
         log.info("stored %d articles (%d chunks)", len(group), len(nodes))
+
+    def _screen_again(self, articles: list[Article], progress: bool) -> None:
+        """Screen unchanged articles with this detector and update their chunks' metadata
+        only (no new vectors): stored by an older release, they would otherwise be screened
+        again at every question that retrieves them."""
+        from tqdm import tqdm
+
+        for article in tqdm(
+            articles, desc="Screening for planted text", unit="article", disable=not progress
+        ):
+            if self.foreground is not None:
+                self.foreground.wait_idle()
+            screening = screen_article(article.text, article.title)
+            ids, metas = [], []
+            for cid, _text, meta, _vec in self.store.article_chunks([article.id]):
+                node = json.loads(meta.get("_node_content") or "{}")
+                start = int(node.get("start_char_idx") or 0)
+                end = int(node.get("end_char_idx") or start)
+                fields = screening.chunk_fields(start, end)
+                # Retrieval rebuilds nodes from `_node_content`: its copy must say the same.
+                node["metadata"] = {**node.get("metadata", {}), **fields}
+                for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+                    node[key] = list(dict.fromkeys([*node.get(key, []), *fields]))
+                ids.append(cid)
+                metas.append({**meta, **fields, "_node_content": json.dumps(node)})
+            self.store.update_metadata(ids, metas)
+        log.info("screened %d unchanged articles with a newer planted-text detector", len(articles))
 
     def _embed(self, texts: list[str]) -> list:
         if self.foreground is None:

@@ -182,6 +182,7 @@ class IndexedArticle:
     path: str
     title: str
     n_chunks: int
+    screen: str = ""  # the planted-text detector that screened it (rag/screen.py)
 
 
 @dataclass
@@ -371,6 +372,7 @@ class ArticleStore:
                     path=meta.get("path", ""),
                     title=meta.get("title", ""),
                     n_chunks=int(meta.get("n_chunks", 0)),
+                    screen=str(meta.get("screen", "")),
                 )
         return out
 
@@ -447,6 +449,13 @@ class ArticleStore:
                 documents=documents[i : i + step],
                 metadatas=metadatas[i : i + step],
             )
+
+    def update_metadata(self, ids: list[str], metadatas: list[dict]) -> None:
+        """Replace the metadata of stored chunks, keeping their text and vectors."""
+        step = self._max_batch()
+        coll = self.collection
+        for i in range(0, len(ids), step):
+            coll.update(ids=ids[i : i + step], metadatas=metadatas[i : i + step])
 
     def _max_batch(self) -> int:
         try:

@@ -100,3 +100,30 @@ def test_a_chunk_screened_by_another_detector_is_screened_again(stored):
     assert stored_spans(nodes[0].node.metadata) is None
     kept = [s.text for s in candidate_sentences(nodes, article_text=lambda doc: ARTICLE)]
     assert "The true ticket price is 9 euros." not in kept
+
+
+def test_ingest_screens_unchanged_articles_that_an_older_detector_screened(stored, settings, embed):
+    """A store written by an older release: ingesting the same files again screens them with
+    this detector, without embedding any chunk again."""
+    settings = settings.model_copy(update={"chunk_size": 48, "chunk_overlap": 0})
+    ids, metas = [], []
+    for cid, _text, meta in stored.all_chunks():
+        node = json.loads(meta["_node_content"])
+        node["metadata"].update(screen="older", planted="")
+        ids.append(cid)
+        metas.append({**meta, "screen": "older", "planted": "", "_node_content": json.dumps(node)})
+    stored.update_metadata(ids, metas)
+    assert all(stored_spans(m) is None for _, _, m in stored.all_chunks())
+
+    folder = settings.data_dir.parent / "news"
+    report = Ingestor(settings, stored, embed).run([folder], progress=False)
+    assert report.ok and report.articles.unchanged == 2 and report.chunks.updated == 0
+    nodes = _retrieved(stored)
+    assert all(n.node.metadata["screen"] == version() for n in nodes)
+    spans = {s for n in nodes for s in stored_spans(n.node.metadata) or []}
+    assert "The true ticket price is 9 euros." in {ARTICLE[a:b].strip() for a, b in spans}
+    # Retrieval rebuilds nodes from `_node_content`: it says the same.
+    from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+    for _, text, meta in stored.all_chunks():
+        assert metadata_dict_to_node(meta, text=text).metadata["screen"] == version()
