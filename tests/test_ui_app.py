@@ -181,6 +181,14 @@ def test_bad_dates_are_explained_in_the_chat(engine, settings, dates, error):
         ("Quist Opens “Glass Bridge,” Thanks Crew", "When did Quist open “Glass Bridge”?"),
         ("Orlen library funding approved", "When was Orlen library funding approved?"),
         ("Tarnby ferry fares frozen for winter", "When were Tarnby ferry fares frozen for winter?"),
+        ("A storm leaves Tarnby without power", "When did a storm leave Tarnby without power?"),
+        ("Storm Mara: Tarnby ferry cancelled", "What is the latest on Storm Mara?"),
+        (
+            "Quist begins Vellan bridge tour, officials ...",
+            "When did Quist begin Vellan bridge tour?",
+        ),
+        ("Quist begins Vellan bridge tour and ...", None),  # cut short mid-clause
+        ("5 things to know about the Vellan vote", None),
         ("Mayor Varga says ferry will run all winter", None),  # a claim, not an event
         ("Portmere news in brief", None),
         ("Is the Lenn footbridge safe?", None),

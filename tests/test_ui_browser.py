@@ -46,6 +46,33 @@ LIBRARY = {
     ),
 }
 
+FERRY_ARTICLE = """---
+title: Orsby ferry service resumes after winter pause
+source: coast-news.example
+date: 2025-03-18
+---
+
+The ferry between Orsby and Kalvik resumed service on Monday after a three-month winter pause.
+Ice on the northern sound had kept the boats in harbour since the middle of December, and
+islanders had relied on a weekly supply flight for mail, medicine and fresh food.
+
+Port authority spokeswoman Edda Lindqvist said the first crossing carried 212 passengers.
+She added that the morning departure had been fully booked within an hour of tickets going on
+sale, and that extra staff would help with luggage at both quays for the first week.
+
+The operator, Nordvik Lines, plans to add a second boat to the route in June. The company
+said the new vessel, built at a yard in Kalvik, can carry forty cars and will halve the
+waiting time at peak hours during the summer season.
+
+Shop owners in Orsby welcomed the return of the service. The baker on the harbour front said
+deliveries of flour had run low in February, and the hardware store had stopped taking orders
+for heavy goods until the boats came back.
+
+The crossing takes about fifty minutes in calm weather. Timetables for the spring are posted
+at both terminals and on the operator's notice boards in the town halls of Orsby and Kalvik.
+"""
+SPOKESWOMAN = "Who is the port authority spokeswoman quoted about the Orsby ferry?"
+
 UPLOADED = """---
 title: Glass bridge opens in Vellan
 source: upload.example
@@ -65,6 +92,7 @@ def server(tmp_path_factory):
     for f in CORPUS.glob("*.md"):
         write(corpus / f.name, f.read_text())
     write(corpus / "gala.md", XSS_ARTICLE)
+    write(corpus / "ferry.md", FERRY_ARTICLE)
     for outlet, (before, fact) in LIBRARY.items():
         write(
             corpus / f"{outlet}.md",
@@ -149,34 +177,34 @@ def indexed_articles(page) -> int:
 
 def test_ask_and_see_a_streamed_cited_answer(page):
     page.screenshot(path=SHOTS / "01-loaded.png")
-    # bundled + gala + library
-    assert indexed_articles(page) == len(list(CORPUS.glob("*.md"))) + 1 + len(LIBRARY)
-    page.fill("#question textarea", "Who is the Kremlin spokesman quoted about the invitation?")
+    # bundled + gala + ferry + library
+    assert indexed_articles(page) == len(list(CORPUS.glob("*.md"))) + 2 + len(LIBRARY)
+    page.fill("#question textarea", SPOKESWOMAN)
     page.click("#ask")
     page.wait_for_selector("#chat .draft", timeout=60_000)  # streaming draft visible
     page.wait_for_function(
         "document.querySelectorAll('#chat .answer').length >= 1", timeout=120_000
     )
     ans = last_answer(page)
-    assert "Peskov" in ans.inner_text()
+    assert "Lindqvist" in ans.inner_text()
     assert ans.locator("sup.cite").count() >= 1
     page.screenshot(path=SHOTS / "02-answer.png")
 
 
 def test_open_a_citation_and_see_the_passage_in_its_article(page):
-    ask(page, "Who is the Kremlin spokesman quoted about the invitation?")
+    ask(page, SPOKESWOMAN)
     src = last_answer(page).locator("details.source").first
     src.locator("summary").click()
     mark = src.locator(".passage mark")
     mark.wait_for(state="visible")
-    assert "Peskov" in mark.inner_text() or "Kremlin" in mark.inner_text()
+    assert "Lindqvist" in mark.inner_text() or "spokeswoman" in mark.inner_text()
     assert len(src.locator(".passage").inner_text()) > len(mark.inner_text())  # context around
     page.screenshot(path=SHOTS / "03-citation-open.png")
 
 
 def test_follow_up_in_the_same_conversation(page):
-    ask(page, "Who is the Kremlin spokesman quoted about the invitation?")
-    ask(page, "And who else was invited to the board?")
+    ask(page, SPOKESWOMAN)
+    ask(page, "And which company operates it?")
     assert answers(page) == 2
     assert last_answer(page).inner_text().strip()
     page.screenshot(path=SHOTS / "04-follow-up.png")
@@ -199,7 +227,7 @@ DELAY_NEXT_QUEUE_REQUEST = """() => {
 
 
 def test_a_question_right_after_new_conversation_is_answered_alone(page):
-    ask(page, "Who is the Kremlin spokesman quoted about the invitation?")
+    ask(page, SPOKESWOMAN)
     page.evaluate(DELAY_NEXT_QUEUE_REQUEST)
     page.click("#new-chat")  # no wait: the next question must not be lost or mixed in
     page.fill("#question textarea", "What did organisers of the Tarnby harbour gala write?")
@@ -211,7 +239,7 @@ def test_a_question_right_after_new_conversation_is_answered_alone(page):
     )
     page.wait_for_timeout(1000)  # a late reply from the old conversation would show up here
     assert answers(page) == 1
-    assert "Tarnby" in page.inner_text("#chat") and "Peskov" not in page.inner_text("#chat")
+    assert "Tarnby" in page.inner_text("#chat") and "Lindqvist" not in page.inner_text("#chat")
 
 
 def test_upload_an_article_and_ask_about_it(page, server, browser):

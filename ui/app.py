@@ -111,7 +111,7 @@ def _base_form(verb: str) -> str:
 
 
 def _title_case(words: list[str]) -> bool:
-    """Title case ("Trump Asks Putin to Join ..."): every word but the short ones capitalised."""
+    """Title case ("Mayor Asks Council to Join ..."): every word but the short ones capitalised."""
     long = [w for w in words if any(c.isalpha() for c in w) and w.casefold() not in _SMALL]
     return len(long) >= 3 and all(w.lstrip("\"'‘“(")[:1].isupper() for w in long)
 
@@ -130,13 +130,18 @@ def headline_question(title: str) -> str | None:
     """A question a reader would ask about a headline: "Lindholm rail strike ends" ->
     "When did Lindholm rail strike end?"; "Ferry strike: day three" -> "What is the latest on
     the ferry strike?". None when no question reads well (a quote, "Mayor says ...")."""
-    title = _OUTLET_SUFFIX.sub("", " ".join(title.split())).rstrip(".!?:;, ")
+    title = _OUTLET_SUFFIX.sub("", " ".join(title.split()))
+    topic, colon, _ = title.partition(": ")
+    if colon:
+        return _topic_question(topic)
+    if title.endswith(("...", "…")):  # cut short by the site: keep its first clause only
+        title = title[: title.rfind(",")] if "," in title else ""
+    title = title.rstrip(".!?:;, ")
     if not title or len(title) > MAX_HEADLINE_CHARS or "?" in title:
         return None
-    topic, colon, _ = title.partition(": ")
-    if colon and 2 <= len(topic.split()) <= 6:
-        return f"What is the latest on the {topic}?"
     words = title.split()
+    if words[0] in ("A", "An", "The"):  # "When did a day of chaos ...", not "When did A day"
+        words[0] = words[0].lower()
     title_case = _title_case(words)
     for i, word in enumerate(words[1:], start=1):
         bare = word.strip("\"'‘’“”,:;()")
@@ -149,7 +154,8 @@ def headline_question(title: str) -> str | None:
             continue
         if low in _NOT_VERBS or (bare[0].isupper() and not title_case):
             continue
-        if i + 1 < len(words) and _participle(words[i + 1]):  # "ferry fares frozen": a noun
+        # A noun, not a verb: "ferry fares frozen", "5 things to know".
+        if i + 1 < len(words) and _participle(words[i + 1]) or _counted(words[i - 1]):
             continue
         verb = _base_form(low)
         if verb in _SAYING:  # what follows is a claim, not an event with a date
@@ -157,6 +163,22 @@ def headline_question(title: str) -> str | None:
         subject, rest = " ".join(words[:i]), _trimmed(" ".join(words[i + 1 :]))
         return _fits(f"When did {subject} {' '.join(filter(None, [verb, rest]))}?")
     return _passive_question(words, title_case)
+
+
+def _topic_question(topic: str) -> str | None:
+    """ "Russia-Ukraine war: day 40" -> "What is the latest on the Russia-Ukraine war?";
+    "Hurricane Vell: ..." -> "What is the latest on Hurricane Vell?"."""
+    words = topic.split()
+    if not 2 <= len(words) <= 6 or any(c.isdigit() for c in topic):
+        return None
+    if all(w[:1].islower() for w in words[1:]):  # a noun phrase: "the Russia-Ukraine war"
+        return _fits(f"What is the latest on the {topic}?")
+    return _fits(f"What is the latest on {topic}?")  # a name: "Hurricane Vell"
+
+
+def _counted(word: str) -> bool:
+    low = word.casefold()
+    return low.isdigit() or low in _NUMBERS
 
 
 def _participle(word: str) -> bool:
