@@ -166,12 +166,12 @@ def headline_question(title: str) -> str | None:
 
 
 def _topic_question(topic: str) -> str | None:
-    """ "Russia-Ukraine war: day 40" -> "What is the latest on the Russia-Ukraine war?";
-    "Hurricane Vell: ..." -> "What is the latest on Hurricane Vell?"."""
+    """A headline's topic before its colon: "Ferry strike: day 4" -> "What is the latest on
+    the Ferry strike?", "Hurricane Vell: ..." -> "What is the latest on Hurricane Vell?"."""
     words = topic.split()
     if not 2 <= len(words) <= 6 or any(c.isdigit() for c in topic):
         return None
-    if all(w[:1].islower() for w in words[1:]):  # a noun phrase: "the Russia-Ukraine war"
+    if all(w[:1].islower() for w in words[1:]):  # a noun phrase: "the Tarnby rail strike"
         return _fits(f"What is the latest on the {topic}?")
     return _fits(f"What is the latest on {topic}?")  # a name: "Hurricane Vell"
 
