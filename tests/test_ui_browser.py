@@ -1,6 +1,7 @@
 """The chat UI in a real browser: Debian's Chromium driven by Playwright, against `rag serve`
 with the real bundled model. Screenshots of each step go to test-artifacts/ui/."""
 
+import html
 import os
 import sys
 from pathlib import Path
@@ -392,3 +393,17 @@ def test_an_answer_stated_by_several_outlets_shows_them_and_where_they_differ(pa
     differ = last_answer(page).locator(".sources-differ")
     assert "4.5 million" in differ.inner_text() and "4.2 million" in differ.inner_text()
     page.screenshot(path=SHOTS / "11-corroboration.png")
+
+
+def test_the_chat_api_keeps_its_documented_arguments(server):
+    """README: predict(question, chat, source, since, until, top-k, as-of, api_name="/ask")."""
+    from gradio_client import Client
+
+    def said(chat: list[dict]) -> str:  # a message's content comes as a list of parts
+        return html.unescape("".join(part["text"] for part in chat[-1]["content"]))
+
+    client = Client(server[0], verbose=False)
+    chat, box = client.predict(SPOKESWOMAN, [], "", "", "", 6, "", api_name="/ask")
+    assert box == "" and "Lindqvist" in said(chat)
+    chat, _ = client.predict(SPOKESWOMAN, [], "", "", "", 6, "someday", api_name="/ask")
+    assert "As of: 'someday' is not a date" in said(chat)
