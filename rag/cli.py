@@ -85,6 +85,31 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from rag.feeds import FeedList
+
+    feeds = FeedList(_settings(args).data_dir)
+    if args.feeds_cmd == "add":
+        feed = feeds.add(args.url)
+        print(f"Watching {feed.url}; `rag serve` runs it every --every (10m).", file=sys.stderr)
+        return 0
+    if args.feeds_cmd == "remove":
+        feeds.remove(args.url)
+        print(f"Stopped watching {args.url}; what it added stays indexed.", file=sys.stderr)
+        return 0
+    known = feeds.all()
+    if args.json:
+        _print_json([asdict(f) for f in known])
+    elif not known:
+        print("No feeds are watched; add one with `rag feeds add URL`.", file=sys.stderr)
+    for f in known if not args.json else []:
+        result = f"failed: {f.last_error}" if f.last_error else (f.last_result or "not run yet")
+        print(f"{f.url}\n  since {f.added}; last run {f.last_run or 'never'}: {result}")
+    return 0
+
+
 def _now() -> str:
     from datetime import datetime
 
@@ -545,6 +570,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", default="10m", help="interval: 30s, 10m, 2h (default 10m)")
     p.add_argument("--runs", type=int, metavar="N", help="stop after N runs (default: never)")
     p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser(
+        "feeds",
+        help="list, add or remove the feeds and pages `rag serve` watches",
+        description="The feeds and pages kept in the data dir (also managed in the UI's Feeds "
+        "tab): `rag serve` ingests each one every --every. Without a command, lists them "
+        "with when each last ran and what it added.",
+    )
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    feeds_sub = p.add_subparsers(dest="feeds_cmd", metavar="{add,remove}")
+    q = feeds_sub.add_parser("add", help="watch a feed or page URL")
+    q.add_argument("url", metavar="URL")
+    q = feeds_sub.add_parser("remove", help="stop watching a URL (its articles stay)")
+    q.add_argument("url", metavar="URL")
+    p.set_defaults(func=cmd_feeds)
 
     from rag.logs_cli import add_parsers
 

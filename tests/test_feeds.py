@@ -118,3 +118,25 @@ def test_the_panel_adds_a_feed_runs_it_at_once_and_refuses_one_that_cannot_be_re
     assert remove_feed(watcher, feed).startswith("Stopped watching")
     assert feeds.urls() == []
     assert "Pick a feed" in remove_feed(watcher, None)
+
+
+def test_rag_feeds_lists_adds_and_removes(tmp_path, capsys):
+    import json
+
+    from rag import cli
+
+    data = ["--data-dir", str(tmp_path)]
+    assert cli.main([*data, "feeds"]) == 0
+    assert "No feeds are watched" in capsys.readouterr().err
+    assert cli.main([*data, "feeds", "add", "https://tarnby.example/feed.xml"]) == 0
+    assert cli.main([*data, "feeds", "add", "tarnby.example/feed.xml"]) == 2
+    assert "starting with https://" in capsys.readouterr().err
+    FeedList(tmp_path).record("https://tarnby.example/feed.xml", None, error="HTTP 404")
+    assert cli.main([*data, "feeds"]) == 0
+    assert "last run 20" in capsys.readouterr().out
+    assert cli.main([*data, "feeds", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["url"] == "https://tarnby.example/feed.xml" and listed["last_error"] == "HTTP 404"
+    assert cli.main([*data, "feeds", "remove", "https://tarnby.example/feed.xml"]) == 0
+    assert FeedList(tmp_path).urls() == []
+    assert cli.main([*data, "feeds", "remove", "https://tarnby.example/feed.xml"]) == 2
