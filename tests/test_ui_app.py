@@ -7,6 +7,7 @@ import pytest
 
 from rag.errors import InvalidInput
 from ui.app import (
+    ANSWERING,
     build_app,
     correct,
     example_questions,
@@ -108,7 +109,8 @@ def test_feedback_on_something_that_is_not_a_logged_answer_says_why(engine, sett
     app = build_app(engine, settings)
     _chat, _h, _b, ids = ask(app, "When did the Portmere harbour reopen?")
     assert "Only answers" in judge(engine.answer_log, ids, 0, True).note  # the question
-    assert "not logged" in judge(engine.answer_log, {1: None}, 1, True).note
+    assert "Wait for the answer" in judge(engine.answer_log, {1: ANSWERING}, 1, False).note
+    assert "Nothing to record" in judge(engine.answer_log, {1: None}, 1, True).note
     too_long = correct(engine.answer_log, ids[1], "x" * 1_000_000)
     assert too_long.awaiting == ids[1] and "too long" in too_long.note
     assert "first" in correct(engine.answer_log, None, "Tuesday").note
@@ -278,3 +280,10 @@ def test_a_bad_date_in_the_articles_filters_is_explained(engine, settings):
     app = build_app(engine, settings)
     _table, count = handler(app, "listed")("", "", "last week", None)
     assert "From date" in count and "not a date" in count
+
+
+def test_a_question_that_fails_leaves_nothing_to_judge(engine, settings):
+    app = build_app(engine, settings)
+    chat, _h, _b, ids = ask(app, "When did the Portmere harbour reopen?", since="soon")
+    assert "not a date" in html.unescape(chat[-1]["content"]) and ids == {1: None}
+    assert "Nothing to record" in judge(engine.answer_log, ids, 1, True).note

@@ -309,6 +309,7 @@ def check_range(since: object, until: object) -> None:
         raise InvalidInput(f"the From date ({start}) is after the To date ({end}); swap them")
 
 
+ANSWERING = -1  # a draft's place in LogIds: there is no answer to judge yet
 LogIds = dict[int, int | None]  # chat message index -> its answer's id in the answer log
 
 
@@ -323,8 +324,13 @@ def judge(answer_log: AnswerLog, log_ids: LogIds, index: object, liked: object) 
     if not isinstance(index, int) or index not in log_ids:
         return Verdict("Only answers can be marked right or wrong.")
     entry_id = log_ids[index]
+    if entry_id == ANSWERING:
+        return Verdict("Wait for the answer to finish, then mark it.")
     if entry_id is None:
-        return Verdict("This answer was not logged (RAG_LOG=false, or the log cannot be written).")
+        return Verdict(
+            "Nothing to record: this was an error, or the answer log is off (RAG_LOG=false) "
+            "or cannot be written."
+        )
     try:
         answer_log.feedback(entry_id, right=bool(liked))
     except Exception as e:  # e.g. the log was deleted since: say so, never a crash
@@ -381,7 +387,7 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
         history = list(history)[: sum(1 for m in chat if m.get("role") == "assistant")]
         # ...and so do the log ids: a thumb on the new answer must never judge an old one.
         log_ids = {i: v for i, v in log_ids.items() if i < len(chat)}
-        log_ids[len(chat) + 1] = None  # the draft: not logged until it is answered
+        log_ids[len(chat) + 1] = ANSWERING  # the draft: logged once it is answered
         chat = [
             *chat,
             {"role": "user", "content": safe(_echo(message))},
@@ -422,6 +428,7 @@ def build_app(engine: Engine, settings: Settings, watcher: Watcher | None = None
         except Exception as e:  # shown in the chat, never a crash or a frozen page
             log.warning("question failed: %s", e)
             chat[-1] = {"role": "assistant", "content": render_error(str(e))}
+            log_ids[len(chat) - 1] = None  # an error, not an answer
             yield chat, history, "", log_ids
 
     def ask_api(
