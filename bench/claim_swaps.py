@@ -36,7 +36,7 @@ from rag.chunk import Chunker
 from rag.clean import clean_text
 from rag.config import Settings
 from rag.grounding import ClaimCheck, _evidence, covers_words, supported_by
-from rag.text import _MONTHS, _stopwords, sentence_spans
+from rag.text import _DATE_WORDS, _stopwords, sentence_spans
 
 TARGET = 0.05
 
@@ -85,7 +85,7 @@ def names(text: str) -> list[str]:
 
 
 def is_date(name: str) -> bool:
-    return all(w.lower() in _MONTHS for w in name.split())
+    return all(w.lower() in _DATE_WORDS for w in name.split())
 
 
 def same_class(a: str, b: str) -> bool:

@@ -30,6 +30,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore, TextNode
 
+from rag import lexicon
+from rag.lexicon import DEMONYMS
 from rag.metrics import normalize
 from rag.text import PAST_VERB, sentence_spans, terms
 
@@ -72,9 +74,8 @@ _NUMBER_Q = re.compile(
     r"\bhow\s+(many|much|old|long|far|big|high|tall|fast)\b|\bwhat\s+(percentage|percent)\b",
     re.I,
 )
-_PHRASE_ENDS = frozenset(
-    """is are was were be been did does do has have had will would can could should may might
-    of in on for to from at by with that who which whose it its he she they this these""".split()
+_PHRASE_ENDS = lexicon.AUXILIARIES | frozenset(
+    "of in on for to from at by with that who which whose it its he she they this these".split()
 )
 _WHAT_BE_THE = re.compile(
     r"\bwhat\s+(?:is|was|are|were)\s+(?:the|its|his|her|their)\s+([\w’'-]+)", re.I
@@ -172,15 +173,12 @@ _HOW_MUCH_MONEY = re.compile(
     r"|earned|worth|sold|sell|bid|fetch|fetched)\b",
     re.I,
 )
-_CURRENCY = (
-    r"(?:dollars?|euros?|pounds?|yen|yuan|renminbi|rupees?|crore|lakh|francs?|pesos?|rubles?"
-    r"|roubles?|shekels?|liras?|lira|won|baht|ringgit|rand|naira|kronor|krona|kroner|zloty|cents?"
-    r"|pence)"
-)
+_CURRENCY = lexicon.CURRENCY_PATTERN
 _CURRENCY_WORD = re.compile(_CURRENCY, re.I)
 _CURRENCY_END = re.compile(rf"\b{_CURRENCY}$", re.I)
 _MONEY_BEFORE = re.compile(
-    r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|INR|JPY|CNY|AUD|CAD|HKD|Rs\.?|R\$|US\$|A\$|C\$)\s?)$"
+    rf"(?:[{lexicon.CURRENCY_SYMBOLS}]"
+    rf"|\b(?:{lexicon.alternation(lexicon.CURRENCY_CODES)}|Rs\.?|R\$|US\$|A\$|C\$)\s?)$"
 )
 _MONEY_AFTER = re.compile(
     rf"\s*(?:(?:million|billion|trillion|thousand|crore|lakh|bn|m)\s+)?(?:[A-Z][\w.]*\s+){{0,2}}"
@@ -227,7 +225,7 @@ def is_money(text: str, start: int, end: int) -> bool:
         return False
     span = text[start:end]
     return bool(
-        span[:1] in "$€£¥₹"
+        span[:1] in lexicon.CURRENCY_SYMBOLS
         or _MONEY_BEFORE.search(text, max(0, start - 4), start)
         or _MONEY_AFTER.match(text, end)
         or re.fullmatch(r"\d[\d.,]*p", span)
@@ -278,24 +276,13 @@ def tells_only_past(sentence: str) -> bool:
     )
 
 
-# Nationality adjectives: "Chinese police" says where, but "Chinese" is not a place.
-DEMONYMS = frozenset(
-    """american british chinese russian ukrainian french german italian spanish japanese korean
-    indian pakistani iranian iraqi israeli palestinian syrian turkish egyptian saudi mexican
-    canadian brazilian argentine argentinian australian european african asian polish dutch
-    swedish norwegian danish finnish greek irish scottish welsh english portuguese belgian swiss
-    austrian hungarian czech romanian bulgarian serbian croatian afghan vietnamese thai filipino
-    indonesian malaysian nigerian kenyan ethiopian venezuelan colombian chilean peruvian cuban
-    taiwanese lebanese jordanian yemeni qatari emirati kurdish belarusian lithuanian latvian
-    estonian slovak slovenian icelandic sudanese somali libyan moroccan algerian tunisian
-    ghanaian haitian jamaican bangladeshi nepali lankan mongolian kazakh uzbek armenian
-    azerbaijani moldovan albanian bosnian cypriot maltese latin arab western eastern""".split()
-)
-# A name after a person's title ("spokeswoman Ilse Varga", "Governor Dahl") is a person.
+# A name after a person's title ("spokeswoman Ilse Varga", "Governor Dahl", "foreign minister
+# Lars Holm") is a person; the title in either case, as house styles differ.
 _PERSON_TITLE = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov|Prof)\.|\b(?:President|Minister|[Ss]pokes(?:man|woman|"
-    r"person)|Senator|Governor|Secretary|Chancellor|Pope|[Cc]oach|[Aa]ctor|[Aa]ctress|[Ss]inger"
-    r"|[Rr]apper))\s+([A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
+    rf"(?:\b{lexicon.alternation(lexicon.TITLE_ABBREVIATIONS, capitalised=True)}\."
+    rf"|\b{lexicon.alternation(lexicon.PERSON_TITLES)}|\b"
+    rf"{lexicon.alternation(lexicon.PERSON_TITLES, capitalised=True)})"
+    r"\s+([A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
 )
 
 
@@ -335,7 +322,7 @@ def mentions_unit(unit: set[str], text: str) -> bool:
 # "this week", "on Tuesday": when the question is set, not what it asks for.
 _TIME_PHRASE = re.compile(
     r"\b(this|last|next|that|earlier\s+this|later\s+this)\s+(week|weekend|month|year|summer|"
-    r"fall|spring|winter)\b|\bon\s+(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    rf"fall|spring|winter)\b|\bon\s+{lexicon.WEEKDAY_PATTERN}\b"
     r"|\b(recently|now|today|so\s+far)\b",
     re.I,
 )
@@ -358,11 +345,8 @@ def last_question_span(question: str) -> tuple[int, int]:
     return 0, len(question)
 
 
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
-)
-_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = lexicon.MONTH_PATTERN
+_WEEKDAY = lexicon.WEEKDAY_PATTERN
 _DATE = re.compile(
     # Day first ("12 December 2019", "the 11th of September"), as much of the press writes it.
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+\d{{4}})?\b"
@@ -374,11 +358,7 @@ _DATE = re.compile(
     r"summer|winter|weekend)\b"
     r"|\b(?:19|20)\d\d\b"
 )
-_NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty
-    forty fifty sixty seventy eighty ninety hundred thousand million billion trillion dozen
-    dozens half""".split()
-)
+_NUMBER_WORDS = lexicon.NUMBER_WORDS | {"half"}
 _HAS_NUMBER = re.compile(r"\d")
 
 # "Which day" wants a day ("Monday", "June 4"); "on what date" a calendar date ("June 4"). A
@@ -414,11 +394,13 @@ def candidate_kind(text: str) -> str:
     t = text.strip()
     if _DATE.fullmatch(t):
         return DATE
+    words = t.lower().replace("-", " ").split()
+    if words and all(w in _NUMBER_WORDS or w in _SCALE for w in words):
+        return NUMBER  # "Seventeen", "Twelve million": a count that opens a sentence is no name
     if t[:1].isupper() or t[:1] in '“"‘':
         return "name"  # "Apollo 11", "XB.7" are names that hold a number
     if any(w[:1].isupper() for w in t.split()[1:]):
         return "name"  # "12 Monkeys", "2022 World Cup": a name that opens with a number
-    words = t.lower().replace("-", " ").split()
     if _HAS_NUMBER.search(t) or any(w in _NUMBER_WORDS for w in words):
         return NUMBER
     return PHRASE
@@ -496,7 +478,7 @@ _TOKEN = re.compile(
     re.UNICODE,
 )
 _CONNECTORS = frozenset({"of", "and", "&", "de", "del", "la", "von", "van", "for"})
-_SCALE = frozenset({"million", "billion", "trillion", "thousand", "hundred", "percent"})
+_SCALE = frozenset(lexicon.SCALES) | {"percent"}
 _QUOTED = re.compile(r"[“\"]([^”\"\n]{2,80})[”\"]")
 # A possessive ending is not part of the name: "New Zealand's" -> "New Zealand".
 _POSSESSIVE = re.compile(r"[’']s?$")

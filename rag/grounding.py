@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from llama_index.core.schema import TextNode
 
+from rag import lexicon
 from rag.text import (
     _NUMBER,
     _NUMBER_WORDS,
@@ -117,12 +118,7 @@ _ASIDE = re.compile(r"\b[A-Z][\w’'-]*\s*,\s+([a-z0-9“\"][^,;:!?()]{0,120}?),
 
 
 # A number is the same number in digits or words, a percentage with "%" or "percent".
-_DIGITS = {
-    w: str(n)
-    for n, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
-    )
-}
+_DIGITS = {w: str(n) for w, n in lexicon.NUMBER_VALUES.items() if w != "dozen"}  # not exact
 _PERCENT = re.compile(r"(?<=\d)\s?%")
 
 
@@ -137,7 +133,7 @@ def _tokens(text: str, first_is_word: bool = False) -> list[_Token]:
     asides = [m.span(1) for m in _ASIDE.finditer(text)]
     end = 0
     for n, m in enumerate(_WORD.finditer(text)):
-        parted = bool(text[end : m.start()].strip())  # punctuation ends a name: "Samoa, Tonga"
+        parted = bool(text[end : m.start()].strip())  # punctuation ends a name: "Velm, Ostrel"
         end = m.end()
         raw = m.group().strip("’'-").replace("’", "'").removesuffix("'s")
         if not raw:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rag import lexicon
 from rag.answer_span import (
     _HEAD_KIND,
     _POSSESSIVE,
@@ -213,18 +214,10 @@ def question_names(question: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-_CALENDAR = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday january february march april
-    may june july august september october november december""".split()
-)
+_CALENDAR = lexicon.CALENDAR_WORDS
 _LINKS = frozenset({"the", "of", "and", "for", "a", "an"})
 # Titles: "CEO of Apple" is a role at a name the passages may write "Apple's chief executive".
-_ROLES = frozenset(
-    """ceo cfo coo cto mp mep president governor gov mayor minister secretary head chief
-    director chair chairman chairwoman king queen prince princess leader speaker member pope
-    chancellor premier senator sen rep representative attorney general gen judge justice
-    mr mrs ms dr sir dame lord lady""".split()
-)
+_ROLES = lexicon.ROLES
 
 
 def _initials(text: str) -> set[str]:

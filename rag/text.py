@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from rag import lexicon
+
 _WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 _NUMBER = re.compile(r"\d")
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -119,16 +121,24 @@ def split_markers(text: str) -> tuple[str, list[int]]:
     return strip_markers(text), nums
 
 
-_MONTHS = frozenset(
-    """january february march april may june july august september october november december
-    jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
-    saturday sunday today yesterday tomorrow week weeks month months year years decade decades
-    day days hour hours ago since spring summer autumn fall winter weekend""".split()
+# Words that say when: a date answer holds one.
+_DATE_WORDS = (
+    lexicon.CALENDAR_WORDS
+    | frozenset(lexicon.MONTH_ABBREVIATIONS)
+    | frozenset(
+        """today yesterday tomorrow week weeks month months year years decade decades day days
+        hour hours ago since spring summer autumn fall winter weekend""".split()
+    )
 )
-_NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
-    sixteen seventeen eighteen nineteen twenty thirty forty fifty hundred thousand million
-    billion trillion dozen dozens half quarter single double triple first second third""".split()
+# Words that count: a number answer or a wrong number in a claim may be written with one.
+_NUMBER_WORDS = (
+    lexicon.NUMBER_WORDS
+    | lexicon.FRACTIONS
+    | frozenset("single double triple first second third".split())
+)
+
+_MONEY = re.compile(
+    rf"[{lexicon.CURRENCY_SYMBOLS}]\s?\d|\d\s*(?:%|percent|{lexicon.CURRENCY_PATTERN}\b)", re.I
 )
 
 
@@ -144,11 +154,9 @@ def has_answer_type(text: str, kind: str, question: str) -> bool:
             _NUMBER.search(w) or any(p in _NUMBER_WORDS for p in w.split("-")) for w in lower
         )
     if kind == "date":
-        return any(re.fullmatch(r"(1[89]|20)\d\d", w) or w in _MONTHS for w in lower)
+        return any(re.fullmatch(r"(1[89]|20)\d\d", w) or w in _DATE_WORDS for w in lower)
     if kind == "money":  # an amount, or the percentage a price rose by
-        return bool(
-            re.search(r"[$€£¥₹]\s?\d|\d\s*(?:%|percent|dollars|euros|pounds|cents)", text, re.I)
-        )
+        return bool(_MONEY.search(text))
     return any(w[:1].isupper() for w in words[1:]) or any(w[:1].isupper() for w in words[:1])
 
 
