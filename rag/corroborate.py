@@ -477,7 +477,7 @@ def _values(s: Sentence, fam: str, words: _Words = _Words()) -> list[tuple[int, 
         span = text[a:b].rstrip(".,;:")
         b = a + len(span)
         kind = candidate_kind(span) if form != "quote" else "name"
-        if fam == NAME_FAMILY and (kind != "name" or form == "part"):
+        if fam == NAME_FAMILY and (kind != "name" or form == "part" or _contraction(span)):
             continue
         if fam == NUMBER_FAMILY and kind != NUMBER:
             continue
@@ -486,6 +486,17 @@ def _values(s: Sentence, fam: str, words: _Words = _Words()) -> list[tuple[int, 
         spans.append((a - a0, b - a0))
     spans = sorted(set(spans), key=lambda x: (x[0], -x[1]))
     return [x for x in spans if not any(y != x and y[0] <= x[0] and x[1] <= y[1] for y in spans)]
+
+
+# A pronoun or "there", "let" with a verb run in ("It's", "They're") opens many sentences with
+# a capital; it names nothing.
+_CONTRACTION = re.compile(
+    r"(?:it|that|there|here|what|who|he|she|let|i|we|they|you)['’](?:s|re|ll|ve|d|m)", re.I
+)
+
+
+def _contraction(span: str) -> bool:
+    return _CONTRACTION.fullmatch(span.strip("“”\"'‘")) is not None
 
 
 class Corroborator:

@@ -419,3 +419,13 @@ def test_one_citation_a_source() -> None:
     citations = number_citations(result, [citation_for(1, BUDGET[0].node)])  # type: ignore[arg-type]
     assert result.corroboration.citations == [1, 2]
     assert "approved a $12,600,000 budget" in citations[1].text and len(citations) == 2
+
+
+def test_a_contraction_opening_a_quote_is_no_name() -> None:
+    said = "Mayor Tove Arnskog visited the Velmar border in the Orlen valley on Friday."
+    quote = "Police said the road stays open. “It’s not being fenced off at the border."
+    chunks = [
+        chunk("q1", "velmar-post.example", said, LEADS[0]),
+        chunk("q2", "harbour-times.example", quote, LEADS[1]),
+    ]
+    assert find(short("q1", "Velmar", "place"), chunks).conflicts == []
