@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N questions only")
     ap.add_argument("--articles", type=int, default=0, help="first N lines of a JSONL corpus")
     args = ap.parse_args()
+    import rag.injection_model as model
     from rag.articles import read_sources
     from rag.clean import clean_text
     from rag.config import Settings
@@ -73,6 +74,8 @@ def main() -> int:
         settings = Settings(data_dir=Path(tmp) / "data", log=False)
         report = ingest([args.corpus], settings, progress=False)
         articles = [a for a in read_sources([args.corpus], 10**8) if not hasattr(a, "reason")]
+        with model._lock:  # ingestion just scored these sentences: time them cold
+            model._scores.clear()
         started = time.perf_counter()
         for a in articles:
             screen_article(clean_text(a.text), a.title)
