@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,6 +117,14 @@ def _hits(doc: dict, value: str) -> Iterator[Hit]:
             continue
         around = surroundings(text, a, b)
         yield Hit(doc["id"], outlet(doc), s, (i, i + len(value)), around)
+
+
+def _whole(hit: Hit) -> bool:
+    """The hit's value is not part of a longer word or number ("3" in "350,000" or "2.3")."""
+    s, (a, b) = hit.sentence, hit.span
+    return not (
+        re.match(r"\w|[.,]\d", s[b : b + 2]) or re.search(r"\w$|\d[.,]$", s[max(0, a - 2) : a])
+    )
 
 
 def _kind_family(question: str, value: str) -> str:
@@ -508,7 +517,8 @@ def gcs(args: argparse.Namespace) -> int:
             )
             for d in evidence
         ]
-        hit = next((h for d in evidence for h in _hits(d, gold)), None)
+        # At word edges: a quiz answer "3" is not the "3" of "350,000".
+        hit = next((h for d in evidence for h in _hits(d, gold) if _whole(h)), None)
         if hit is None:
             continue
         text = docs[hit.doc]["text"]

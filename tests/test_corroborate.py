@@ -429,3 +429,15 @@ def test_a_contraction_opening_a_quote_is_no_name() -> None:
         chunk("q2", "harbour-times.example", quote, LEADS[1]),
     ]
     assert find(short("q1", "Velmar", "place"), chunks).conflicts == []
+
+
+def test_the_bench_anchors_a_quiz_answer_at_word_edges() -> None:
+    from bench.corroboration import Hit, _whole
+
+    def hit(sentence: str, value: str) -> bool:
+        i = sentence.find(value)
+        return _whole(Hit("d", "o", sentence, (i, i + len(value)), ""))
+
+    assert hit("Velmar won 3 games.", "3") and hit("a 3-2 win", "3")
+    assert not hit("nearly 350,000 people", "3") and not hit("in 2.3 hours", "3")
+    assert not hit("the Velmarians", "Velmar")
