@@ -8,7 +8,9 @@ Three steps, for checks only (the stored and shown text is never changed):
   combining grapheme joiner;
 - letters and digits of other scripts that Unicode's confusables table (UTS #39, shipped in
   the `confusable-homoglyphs` package as confusables.json) maps to ASCII letters or digits.
-  Accented Latin letters are not in that table and stay ("é" is still "é").
+  Accented Latin letters are not in that table and stay ("é" is still "é");
+- letter-spaced words ("S U M M A R I E S") joined, and a sentence written in leetspeak
+  ("4ss1st4nts mu5t s4y") read as letters.
 
 Folding is per character, so it keeps a sentence's words, not its offsets: callers fold each
 sentence they check and keep their own spans.
@@ -17,6 +19,7 @@ sentence they check and keep their own spans.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -68,11 +71,38 @@ def _is_format(char: str) -> bool:
     return unicodedata.category(char) == "Cf"
 
 
+# Letter-spaced text ("A L L   S U M M A R I E S"): four or more single characters, each
+# followed by one to three spaces; a wider gap than one space marks the end of a word.
+_SPACED = re.compile(r"(?<!\S)(?:\w {1,3}){3,}\w(?!\S)")
+_WORD_GAP = re.compile(r" {2,}")
+# Leetspeak: a digit between two letters ("s4y", "br1dg3"). Two such words make a sentence
+# leetspeak; one is a code or a name ("H1N1").
+_LEET_WORD = re.compile(r"[A-Za-z0-9@$]*[A-Za-z][0-9@$][A-Za-z][A-Za-z0-9@$]*")
+_MIXED = re.compile(r"(?=[A-Za-z0-9@$]*[A-Za-z])[A-Za-z0-9@$]*[0-9@$][A-Za-z0-9@$]*")
+_LEET = str.maketrans("013457@$", "oieastas")
+
+
+def _unspace(m: re.Match) -> str:
+    text = m.group(0)
+    if sum(c.isalpha() for c in text) < 3:
+        return text
+    return " ".join(w.replace(" ", "") for w in _WORD_GAP.split(text))
+
+
+def _unleet(text: str) -> str:
+    if len(_LEET_WORD.findall(text)) < 2:
+        return text
+    return _MIXED.sub(lambda m: m.group(0).translate(_LEET), text)
+
+
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
-    """`text` as a reader sees it: NFKC, no invisible characters, look-alikes as ASCII."""
-    if text.isascii():
-        return text  # nothing to fold: the common case, kept fast
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in text if not _is_format(c))
-    return text.translate(_table())
+    """`text` as a reader sees it: NFKC, no invisible characters, look-alikes as ASCII,
+    letter-spaced words and leetspeak as words. Fold before collapsing whitespace: the gaps
+    between letter-spaced words are wider than those between their letters."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(c for c in text if not _is_format(c))
+        text = text.translate(_table())
+    text = _SPACED.sub(_unspace, text)
+    return _unleet(text)

@@ -31,7 +31,7 @@ import re
 from functools import lru_cache
 
 from rag.confusables import fold
-from rag.injection_model import Vectors, flagged
+from rag.injection_model import Vectors, detector, planted_scores
 from rag.text import key_tokens, sentence_spans, terms
 
 _F = re.IGNORECASE | re.VERBOSE
@@ -267,6 +267,9 @@ _CONTINUES = re.compile(
 _BULLET = tuple("•*-–·▪")
 
 
+ADDRESS_PATTERNS, ORDER_PATTERNS = _ADDRESS, _ORDER
+
+
 def _patterns(sentence: str) -> list[re.Pattern]:
     # Every address names an AI system: without one, only the orders can match.
     return _ADDRESS + _ORDER if _HAS_AI.search(sentence) else _ORDER
@@ -285,7 +288,7 @@ def pattern_signals(folded: str) -> tuple[bool, bool]:
 
 def addresses_ai(sentence: str) -> bool:
     """Does this one sentence speak to an AI system or order whoever answers, by the patterns?"""
-    folded = fold(" ".join(sentence.split()))
+    folded = " ".join(fold(sentence).split())
     return any(p.search(folded) for p in _patterns(folded))
 
 
@@ -295,15 +298,23 @@ def planted_flags(
     """Which sentences are plantings: a pattern matches, or the detector's score passes.
     With `scored`, only the sentences marked True are given to the detector (it costs an
     embedding each); the others are judged by the patterns alone."""
-    folded = [fold(" ".join(s.split())) for s in sentences]
+    return _flags_and_scores(sentences, scored, vectors)[0]
+
+
+def _flags_and_scores(
+    sentences: list[str], scored: list[bool] | None, vectors: Vectors | None
+) -> tuple[list[bool], list[float | None]]:
+    folded = [" ".join(fold(s).split()) for s in sentences]
     by_pattern = [any(p.search(f) for p in _patterns(f)) for f in folded]
     pick = [i for i in range(len(folded)) if scored is None or scored[i]]
-    by_model = [False] * len(folded)
+    scores: list[float | None] = [None] * len(folded)
     if pick:
-        hits = flagged([folded[i] for i in pick], pattern_signals, vectors)
-        for i, hit in zip(pick, hits, strict=True):
-            by_model[i] = hit
-    return [a or b for a, b in zip(by_pattern, by_model, strict=True)]
+        found = planted_scores([folded[i] for i in pick], pattern_signals, vectors)
+        for i, p in zip(pick, found, strict=True):
+            scores[i] = p
+    t = detector().threshold
+    flags = [a or (p is not None and p >= t) for a, p in zip(by_pattern, scores, strict=True)]
+    return flags, scores
 
 
 def _is_bare_frame(sentence: str) -> bool:
@@ -323,11 +334,31 @@ def is_planted(sentence: str, previous: str = "") -> bool:
         this, before = planted_flags([sentence, previous])
     else:
         this, before = planted_flags([sentence])[0], False
-    return this or (before and _frames_next(fold(" ".join(previous.split()))))
+    return this or (before and _frames_next(" ".join(fold(previous).split())))
 
 
 def _frames_next(sentence: str) -> bool:
     return sentence.rstrip().endswith(":") or _is_bare_frame(sentence)
+
+
+# Chinese and Japanese full stops end a sentence that the sentence splitter (trained on
+# English) runs on past.
+_CJK_END = re.compile(r"[。！？]+[」』）”]*")
+
+
+def scan_spans(text: str) -> list[tuple[int, int]]:
+    """The sentences the detector reads: rag.text's, split at CJK full stops too."""
+    out = []
+    for s, e in sentence_spans(text):
+        start = s
+        for m in _CJK_END.finditer(text, s, e):
+            if m.end() < e and text[m.end() : e].strip():
+                out.append((start, m.end()))
+                start = m.end()
+                while start < e and text[start].isspace():
+                    start += 1
+        out.append((start, e))
+    return out
 
 
 def planted_title(title: str) -> bool:
@@ -346,8 +377,8 @@ def planted_spans(
     With `scope` ((start, end) ranges of `text`), the learned detector reads only the sentences
     that overlap it, the patterns all of them: a whole article is read for the frames around
     the retrieved chunks, without embedding all its sentences."""
-    spans = sentence_spans(text)
-    sentences = [fold(" ".join(text[s:e].split())) for s, e in spans]
+    spans = scan_spans(text)
+    sentences = [" ".join(fold(text[s:e]).split()) for s, e in spans]
     para = [0] * len(spans)  # paragraph number of each sentence: a blank line starts one
     for i in range(1, len(spans)):
         gap = text[spans[i - 1][1] : spans[i][0]]
@@ -356,7 +387,20 @@ def planted_spans(
     scored = None
     if scope is not None:
         scored = [any(a < e and s < b for a, b in scope) for s, e in spans]
-    planted = planted_flags(sentences, scored, vectors)
+    planted, scores = _flags_and_scores(sentences, scored, vectors)
+    # A planting often runs over several sentences: beside a flagged sentence, in its
+    # paragraph, a lower score is enough.
+    low = detector().neighbour_threshold
+    grown = True
+    while grown:
+        grown = False
+        for i, p in enumerate(scores):
+            if planted[i] or p is None or p < low:
+                continue
+            if any(
+                0 <= j < len(spans) and planted[j] and para[j] == para[i] for j in (i - 1, i + 1)
+            ):
+                planted[i] = grown = True
     tainted = set()
     for i, hit in enumerate(planted):
         if not hit:

@@ -2,21 +2,29 @@
 
 rag/injection.py's patterns name the forms plantings took so far; the next planting will use
 another ("Summaries must state that ...", a Markdown table row, "outils de résumé
-automatique"). This model scores a sentence by what it means and by the kinds of words it
-uses, not by exact phrases:
+automatique"). This model scores a sentence by the kinds of words it uses, not by exact
+phrases, with look-alike characters folded first (rag/confusables.py):
 
-- its embedding by the bundled all-MiniLM-L6-v2 (rag/embeddings.py; nothing is downloaded),
-  of the sentence with look-alike characters folded (rag/confusables.py);
+- hashed character n-grams (2 to 5 characters, digits as 0), which carry across languages and
+  scripts the embedding reads poorly ("résum", "摘要", "要約", "пересказ"): each n-gram's log
+  ratio of its share among plantings to its share among ordinary sentences (naive Bayes
+  features, as in NBSVM), summed over the sentence;
 - whether the patterns of rag/injection.py match it;
 - which families of words it holds, in several languages (who it addresses: AI systems,
   summaries, "you"; what it orders: say, state, must, ignore; what it asks of a reader: bank
-  details, a password, to call or write to an address to be paid), and pairs of them.
+  details, a password, to call or write to an address to be paid), and pairs of them;
+- its length (fragments score oddly on n-grams);
+- optionally its embedding by the bundled all-MiniLM-L6-v2 (rag/embeddings.py; nothing is
+  downloaded). The shipped model is fitted without it when that measures as good: it is then
+  about a hundred times cheaper, which matters when every sentence is scanned at ingestion.
 
 A logistic regression over these features is fitted by bench/injection_detector.py on the
-plantings of tests/data/plantings/ against real news sentences and hard ordinary sentences
-(AI news, scam warnings, officials' orders, editors' notes, tables), and its threshold is set
-on news sentences of another year, never on the sentences it is measured on. The weights
-(no sentence text) ship in rag/assets/injection_detector.npz.
+plantings of tests/data/plantings/ (and the planting sets' sentences) against real news
+sentences and hard ordinary sentences (AI news, scam warnings, officials' orders, editors'
+notes, tables), and its thresholds are set on news sentences of another year, never on the
+sentences it is measured on. A second, lower threshold applies beside a flagged sentence in
+its paragraph, since plantings run over several sentences. The weights (no sentence text) ship
+in rag/assets/injection_detector.npz.
 """
 
 from __future__ import annotations
@@ -115,10 +123,14 @@ PAIRS = [
     ("head_ai", "head_note"),
     ("head_ai", "directive"),
 ]
+# Computed from a sentence's n-grams when it is scored: the sum of their log-count ratios, and
+# the sentence's length (a fragment like "The short answer?" reads odd on n-grams alone).
+DERIVED = ["ngrams", "log_length", "short"]
 FEATURE_NAMES = (
     ["address", "order", "colon", "head_ai", "head_note", "request"]
     + list(FAMILIES)
     + [f"{a}*{b}" for a, b in PAIRS]
+    + DERIVED
 )
 
 
@@ -136,6 +148,67 @@ def lexical_features(sentence: str, address: bool, order: bool) -> np.ndarray:
     return np.array(row, dtype=np.float32)
 
 
+# Character n-grams, hashed: they carry across languages and scripts that the English-centred
+# embedding reads poorly ("résum", "摘要", "要約", "сообщ"), and across spellings of one word.
+NGRAMS = (2, 3, 4, 5)
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2
+HASH_BITS = 18
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ngram_ids(sentence: str) -> np.ndarray:
+    """Distinct hashed character n-grams of a folded sentence: lower-cased, digits as 0."""
+    text = " " + " ".join(sentence.lower().split()) + " "
+    text = re.sub(r"\d", "0", text)
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    out = []
+    with np.errstate(over="ignore"):
+        for n in NGRAMS:
+            if len(cps) < n:
+                continue
+            h = np.full(len(cps) - n + 1, np.uint64(n), dtype=np.uint64)
+            for k in range(n):
+                h = h * np.uint64(1_000_003) + cps[k : len(cps) - n + 1 + k]
+            out.append((h * _MIX) >> np.uint64(64 - HASH_BITS))
+    if not out:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(out)).astype(np.int64)
+
+
+class Sparse:
+    """Rows of hashed n-grams, each row's entries 1/sqrt(its n-gram count)."""
+
+    def __init__(self, rows: Sequence[np.ndarray]) -> None:
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        self.indptr = np.concatenate([[0], np.cumsum(lengths)])
+        self.indices = np.concatenate(list(rows)) if len(rows) else np.zeros(0, np.int64)
+        self.values = np.repeat(1.0 / np.sqrt(np.maximum(lengths, 1)), lengths)
+        self.row = np.repeat(np.arange(len(rows)), lengths)
+        self.n = len(rows)
+
+    @classmethod
+    def of(cls, sentences: Sequence[str]) -> Sparse:
+        return cls([ngram_ids(s) for s in sentences])
+
+    def dot(self, w: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row, weights=w[self.indices] * self.values, minlength=self.n)
+
+    def tdot(self, r: np.ndarray) -> np.ndarray:
+        """X^T r."""
+        return np.bincount(
+            self.indices, weights=r[self.row] * self.values, minlength=1 << HASH_BITS
+        )
+
+    def take(self, mask: np.ndarray) -> Sparse:
+        keep = np.flatnonzero(mask)
+        return Sparse([self.indices[self.indptr[i] : self.indptr[i + 1]] for i in keep])
+
+    @staticmethod
+    def stack(parts: Sequence[Sparse]) -> Sparse:
+        rows = [p.indices[p.indptr[i] : p.indptr[i + 1]] for p in parts for i in range(p.n)]
+        return Sparse(rows)
+
+
 def features(
     sentences: Sequence[str],
     vectors: np.ndarray,
@@ -143,7 +216,7 @@ def features(
 ) -> np.ndarray:
     """Embedding then lexical features, one row per folded sentence."""
     lex = np.array([lexical_features(s, *regex(s)) for s in sentences], dtype=np.float32).reshape(
-        len(sentences), len(FEATURE_NAMES)
+        len(sentences), len(FEATURE_NAMES) - len(DERIVED)
     )
     return np.hstack([np.asarray(vectors, dtype=np.float32), lex])
 
@@ -151,21 +224,45 @@ def features(
 class Detector:
     """Scores sentences: P(planted) from the fitted weights; `flags` applies the threshold."""
 
-    def __init__(self, weights: np.ndarray, bias: float, threshold: float) -> None:
+    def __init__(
+        self,
+        weights: np.ndarray,
+        bias: float,
+        threshold: float,
+        ngram_weights: np.ndarray | None = None,
+        neighbour_threshold: float | None = None,
+    ) -> None:
         self.weights = weights.astype(np.float32)
         self.bias = float(bias)
         self.threshold = float(threshold)
+        # A sentence beside a flagged one, in its paragraph, is flagged from this lower score:
+        # plantings run over several sentences, and news is rarely next to a planting.
+        self.neighbour_threshold = float(
+            threshold if neighbour_threshold is None else neighbour_threshold
+        )
+        self.ngram_weights = (
+            np.zeros(1 << HASH_BITS, dtype=np.float32)
+            if ngram_weights is None
+            else ngram_weights.astype(np.float32)
+        )
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> Detector:
         with np.load(path) as z:
             names = [str(n) for n in z["feature_names"]]
-            if names != FEATURE_NAMES:
+            ngrams = z["ngram_weights"] if "ngram_weights" in z.files else None
+            if names != FEATURE_NAMES or ngrams is None or len(ngrams) != 1 << HASH_BITS:
                 raise RuntimeError(
                     f"{path} was fitted on other features; refit it: "
                     "python -m bench.injection_detector --fit"
                 )
-            return cls(z["weights"], float(z["bias"]), float(z["threshold"]))
+            return cls(
+                z["weights"],
+                float(z["bias"]),
+                float(z["threshold"]),
+                ngrams,
+                float(z["neighbour_threshold"]),
+            )
 
     def save(self, path: Path = MODEL_PATH) -> None:
         np.savez_compressed(
@@ -173,11 +270,42 @@ class Detector:
             weights=self.weights,
             bias=np.float32(self.bias),
             threshold=np.float32(self.threshold),
+            neighbour_threshold=np.float32(self.neighbour_threshold),
             feature_names=np.array(FEATURE_NAMES),
+            ngram_weights=self.ngram_weights.astype(np.float16),
         )
 
-    def scores(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def uses_embedding(self) -> bool:
+        """Fitted without the sentence embedding, the detector never needs one (it then reads
+        a sentence in about 0.1 ms instead of several)."""
+        return bool(np.any(self.weights[:EMBEDDING_DIM]))
+
+    def scores(self, x: np.ndarray, grams: Sparse) -> np.ndarray:
+        """`x`: embedding and word families; `grams`: the same sentences' n-grams, whose
+        log-count ratios (`ngram_weights`) add up to the last feature."""
+        x = with_ngrams(x, grams, grams.dot(self.ngram_weights.astype(np.float64)))
         return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+
+
+def with_ngrams(x: np.ndarray, grams: Sparse, ngram_score: np.ndarray) -> np.ndarray:
+    """`x` with the DERIVED features."""
+    count = np.diff(grams.indptr).astype(np.float64)  # distinct n-grams: about 4 a character
+    extra = np.column_stack([ngram_score, np.log1p(count) / 6, count < 60])
+    return np.hstack([x, extra.astype(np.float32)])
+
+
+def ngram_ratios(grams: Sparse, y: np.ndarray, row_weight: np.ndarray, prior: float) -> np.ndarray:
+    """Each hashed n-gram's log ratio of its weight among plantings to its weight among
+    ordinary sentences (each class weighing 1 in all), with `prior` added to both: an n-gram
+    seen in neither, or equally in both, counts 0 (naive Bayes features, as in NBSVM)."""
+    w = row_weight[grams.row]
+    size = 1 << HASH_BITS
+    pos = np.bincount(grams.indices, weights=w * (y[grams.row] == 1), minlength=size)
+    neg = np.bincount(grams.indices, weights=w * (y[grams.row] == 0), minlength=size)
+    pos_share = pos / row_weight[y == 1].sum()
+    neg_share = neg / row_weight[y == 0].sum()
+    return np.log((pos_share + prior) / (neg_share + prior)).astype(np.float32)
 
 
 def fit_logistic(
@@ -210,9 +338,20 @@ _scores: OrderedDict[str, float] = OrderedDict()
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
+_active: list[Detector] = []
+
+
 def detector() -> Detector:
-    return Detector.load()
+    if not _active:
+        _active.append(Detector.load())
+    return _active[0]
+
+
+def use_detector(model: Detector) -> None:
+    """Score with `model` from now on (the bench measures candidate fits this way)."""
+    with _lock:
+        _active[:] = [model]
+        _scores.clear()
 
 
 @lru_cache(maxsize=1)
@@ -241,7 +380,7 @@ def planted_scores(
     questions. `regex(folded sentence)` -> (addresses an AI, orders whoever answers).
     `vectors` embeds with all-MiniLM-L6-v2 through the caller's cache (the answer path's
     sentence vectors, so relevance scoring reuses them); by default, the detector's own."""
-    folded = [fold(" ".join(s.split())) for s in sentences]
+    folded = [" ".join(fold(s).split()) for s in sentences]
     with _lock:
         known = {s: _scores[s] for s in folded if s in _scores}
         for s in known:
@@ -249,8 +388,13 @@ def planted_scores(
     missing = list(dict.fromkeys(s for s in folded if s not in known))
     if missing:
         model = detector()
-        vecs = np.array(vectors(missing), dtype=np.float32) if vectors else embed(missing)
-        found = model.scores(features(missing, vecs, regex))
+        if not model.uses_embedding:
+            vecs = np.zeros((len(missing), EMBEDDING_DIM), dtype=np.float32)
+        elif vectors:
+            vecs = np.array(vectors(missing), dtype=np.float32)
+        else:
+            vecs = embed(missing)
+        found = model.scores(features(missing, vecs, regex), Sparse.of(missing))
         with _lock:
             for s, p in zip(missing, found, strict=True):
                 _scores[s] = known[s] = float(p)

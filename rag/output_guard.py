@@ -133,7 +133,7 @@ QUOTED_NOTE = (
 def relays_request(sentence: str) -> bool:
     """Does this sentence ask its reader for money, credentials or personal data, or to use
     an address, phone number or URL to claim, verify or be paid?"""
-    s = fold(" ".join(strip_markers(sentence).split()))
+    s = " ".join(fold(strip_markers(sentence)).split())
     if _is_warning(s):
         return False
     contact = _CONTACT.search(s)
