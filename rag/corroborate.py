@@ -35,6 +35,7 @@ from rag.answer_span import (
     DATE,
     NAME_KINDS,
     NUMBER,
+    PHRASE,
     ShortAnswer,
     _spans_in_sentence,
     candidate_kind,
@@ -529,7 +530,8 @@ class Corroborator:
         own = self._own_sentence(short, sentences)
         if own is None:  # the answer's sentence is not among the chunks: nothing to compare
             return Result(Corroboration(sources=1), [])
-        fam = family(short.kind)
+        # A phrase ("review every clause") has no slot of a kind, even asked as a name.
+        fam = TEXT_FAMILY if candidate_kind(short.text) == PHRASE else family(short.kind)
         own_span = (short.start - own.start, short.end - own.start)
         texts = list({s.chunk for s in sentences})
         acronyms = defined_acronyms(texts)

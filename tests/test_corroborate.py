@@ -441,3 +441,13 @@ def test_the_bench_anchors_a_quiz_answer_at_word_edges() -> None:
     assert hit("Velmar won 3 games.", "3") and hit("a 3-2 win", "3")
     assert not hit("nearly 350,000 people", "3") and not hit("in 2.3 hours", "3")
     assert not hit("the Velmarians", "Velmar")
+
+
+def test_a_phrase_asked_as_a_name_has_no_conflicting_names() -> None:
+    own = "He added that Velmar was seeking to “review every clause” of the proposal with Orlen."
+    other = "Velmar was seeking to back Ola Berg’s proposal with Orlen, officials said."
+    chunks = [
+        chunk("p1", "velmar-post.example", own, LEADS[0]),
+        chunk("p2", "harbour-times.example", other, LEADS[1]),
+    ]
+    assert find(short("p1", "review every clause", "title"), chunks).conflicts == []
