@@ -66,8 +66,6 @@ PENDING: dict[str, tuple[str, ...]] = {
     "tests/test_engine.py": ("gold",),
     "tests/test_evaluate.py": ("gold",),
     "tests/test_openai_compatible.py": ("gold",),
-    "tests/web_fixtures/harbour.html": ("gcs2024",),
-    "tests/web_fixtures/harbour_amp.html": ("gcs2024",),
 }
 
 _GENERAL = set(
