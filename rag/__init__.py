@@ -1,7 +1,7 @@
 """Question answering over news articles, with every claim cited to its passage.
 
 from rag import Engine
-answer = Engine.from_settings().ask("Who is the Kremlin spokesman?")
+answer = Engine.from_settings().ask("Who is the spokesman for the Kremlin?")
 """
 
 from __future__ import annotations
