@@ -2,7 +2,7 @@
 
     from rag import Engine
     engine = Engine.from_settings()
-    answer = engine.ask("Who is the Kremlin spokesman?", source="cnn.com", since="2022-06-01")
+    answer = engine.ask("Who designed the Velmora bridge?", source="cnn.com", since="2022-06-01")
     print(answer.text, [c.title for c in answer.citations])
 
 Flow, as named steps over one typed `AnswerState`: condense (in a chat) → retrieve (hybrid, as of
@@ -170,7 +170,7 @@ class AnswerState:
 class AnswerStream:
     """The model's draft, token by token, and then the checked answer.
 
-        stream = engine.stream("Who chairs the board?")
+        stream = engine.stream("Who runs the Orsby ferry line?")
         for token in stream:          # the draft as it is generated (may be nothing)
             print(token, end="")
         stream.answer                 # the verified Answer, with citations

@@ -33,8 +33,8 @@ def test_squad_normalisation_and_answer_metrics():
     assert exact_match("Harbour Light", ["Harbour Lights"]) == 0.0
     assert f1("the quick brown fox", ["quick fox"]) == pytest.approx(0.8)  # P 2/3, R 1
     assert f1("nothing shared", ["other words"]) == 0.0
-    assert contains("It was Dmitry Peskov, they said.", ["Peskov"]) == 1.0
-    assert contains("Peskovich", ["Peskov"]) == 0.0  # whole words only
+    assert contains("It was Ilka Brandt, they said.", ["Brandt"]) == 1.0
+    assert contains("Brandtner", ["Brandt"]) == 0.0  # whole words only
 
 
 def test_retrieval_citation_and_refusal_metrics():
