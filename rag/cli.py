@@ -494,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="JSON: answer, short_answer (text, passage, doc_id, start, end, kind), refused, "
         "refusal_reason, as_of, citations (n, doc_id, title, source, url, date, text, start, "
-        "end, score), timings; one line per answer",
+        "end, score), corroboration (sources, citations: other outlets stating the short "
+        "answer), conflicts (text, n, source: other values they give), timings, signals, "
+        "log_id; one line per answer",
     )
     filter_args(p)
     p.set_defaults(func=cmd_ask)
