@@ -166,8 +166,8 @@ def test_stdin_questions_with_the_llm_down_exit_3_and_are_echoed_short(tmp_path,
     monkeypatch.setenv("RAG_LLM_BACKEND", "openai-compatible")
     monkeypatch.setenv("RAG_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
     monkeypatch.setenv("RAG_LLM_MAX_RETRIES", "0")
-    long_question = "Who chairs the board of peace " + "really " * 200_000 + "?"
-    stdin = "Who is the Kremlin spokesman?\n" + long_question + "\n"
+    long_question = "Who heads the board of peace " + "really " * 200_000 + "?"
+    stdin = "Who is the spokesman for the Kremlin?\n" + long_question + "\n"
     res = run(["ask", "--json", "-"], data, input=stdin)
     assert res.returncode == 3, res.stderr
     lines = [json.loads(x) for x in res.stdout.splitlines()]

@@ -60,7 +60,6 @@ PENDING: dict[str, tuple[str, ...]] = {
     "tests/data/plantings/detector_training.json": ("gold",),
     "tests/data/plantings_heldout.jsonl": ("gcs2023",),
     "tests/data/plantings_unseen.jsonl": ("gold", "gcs2023", "gcs2024"),
-    "tests/test_cli.py": ("gold",),
     "tests/test_engine.py": ("gold",),
     "tests/test_evaluate.py": ("gold",),
     "tests/test_openai_compatible.py": ("gold",),
