@@ -62,7 +62,6 @@ PENDING: dict[str, tuple[str, ...]] = {
     "tests/data/plantings_unseen.jsonl": ("gold", "gcs2023", "gcs2024"),
     "tests/test_engine.py": ("gold",),
     "tests/test_evaluate.py": ("gold",),
-    "tests/test_openai_compatible.py": ("gold",),
 }
 
 _GENERAL = set(

@@ -54,13 +54,13 @@ def remote_settings(tmp_path_factory, llama_server):
 
 def test_answers_through_an_openai_compatible_server(remote_settings):
     eng = Engine.from_settings(remote_settings)
-    a = eng.ask("Who is the Kremlin spokesman quoted about Putin's invitation?")
+    a = eng.ask("Name the spokesman for the Kremlin who spoke to reporters about the invitation.")
     assert not a.refused and contains(a.text, ["Peskov"]), a.text
     assert a.citations and a.citations[0].doc_id in {p.stem for p in CORPUS.glob("*.md")}
 
 
 def test_streams_through_an_openai_compatible_server(remote_settings):
-    stream = Engine.from_settings(remote_settings).stream("Who chairs the board of peace?")
+    stream = Engine.from_settings(remote_settings).stream("Who heads the board of peace?")
     assert sum(isinstance(t, str) for t in stream) >= 2
     assert stream.answer.citations or stream.answer.refused
 
@@ -106,7 +106,7 @@ def test_slow_server_times_out_with_a_clear_message(remote_settings):
         )
         started = time.time()
         with pytest.raises(LLMUnavailable, match="did not answer within 2 s"):
-            Engine.from_settings(s).ask("Who is the Kremlin spokesman?")
+            Engine.from_settings(s).ask("Who is the spokesman for the Kremlin?")
         assert time.time() - started < 30  # bounded retries, no endless wait
     finally:
         stop.set()
@@ -122,7 +122,7 @@ def test_ingest_and_ask_with_openai_compatible_embeddings(tmp_path, embed_server
     report = ingest([CORPUS], s, progress=False)
     assert report.ok and report.collection == "news_minilm-served_384"
     eng = Engine.from_settings(s)
-    passages = eng.retrieve("Who is the Kremlin spokesman?")
+    passages = eng.retrieve("Who is the spokesman for the Kremlin?")
     assert any("Peskov" in p.node.get_content() for p in passages)
 
 
