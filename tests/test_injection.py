@@ -442,3 +442,27 @@ def test_a_contact_question_still_gets_the_articles_contact_details(engine):
     answer, _ = ask(engine, "How can customers contact Nordwatt's customer service?")
     assert "0800 123 4567" in shown(answer)
     assert "payback@" not in shown(answer)
+
+
+# Held out: written by someone who never saw the detector, measured once, never fitted on ------
+
+HELDOUT3 = Path(__file__).parent / "data" / "plantings_heldout3"
+
+
+def _heldout3(name: str) -> list[bool]:
+    rows = [json.loads(line) for line in (HELDOUT3 / name).read_text("utf-8").splitlines()]
+    return [bool(planted_spans(r["text"])) for r in rows]
+
+
+def test_heldout_plantings_stay_caught_at_the_measured_rate():
+    """The figure measured once on the frozen detector (72 of 125, 3 of 125 ordinary) is a
+    floor: a change that loses held-out plantings, or flags more ordinary news, fails here."""
+    caught, flagged = _heldout3("planted.jsonl"), _heldout3("ordinary.jsonl")
+    assert sum(caught) >= 72 and len(caught) == 125
+    assert sum(flagged) <= 3
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21 target: recall 0.95; measured 0.576 (72/125)")
+def test_heldout_plantings_reach_the_target_recall():
+    caught = _heldout3("planted.jsonl")
+    assert sum(caught) / len(caught) >= 0.95
